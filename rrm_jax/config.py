@@ -1,0 +1,237 @@
+"""The experiment config schema: every key with its default, and validation before compilation.
+
+Experiment files (`experiments/*.py`) start from `base_config()` and override fields; the trainer
+calls `validate()` before building anything, so an unknown key or an impossible combination stops
+the run with a message instead of a compile error minutes later.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from rrm_jax.recursion import GRADIENT_RULES
+
+DTYPES = ("float32", "bfloat16")
+MIXERS = ("attention", "mlp")
+POS_ENCODINGS = ("rope", "learned", "none")
+LOSSES = ("stablemax", "softmax")
+DATA_SOURCES = ("official", "sudoku")
+AUGMENTATIONS = ("none", "sudoku")
+HALT_RULES = ("q_halt", "q_halt_vs_continue")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """All keys with their defaults (the official TRM defaults where the reference has one)."""
+    c = ml_collections.ConfigDict()
+
+    c.data = dict(
+        source="official",  # "official": the HRM/TRM numpy format at `path`; "sudoku": generated
+        path="",  # official format: folder holding train/ and test/
+        train_split="train",
+        test_split="test",
+        set_name="all",
+        augmentation="none",  # on-the-fly augmentation of train examples ("sudoku": digits/bands)
+        num_aug=0,  # variants per original puzzle besides the original (official builds use 1000)
+        epochs_per_iter=1,  # epochs concatenated before the last partial batch is dropped
+        board="3x3",  # generated Sudoku: box rows x box cols ("2x2" 4x4, "2x3" 6x6, "3x3" 9x9)
+        num_train=1000,
+        num_test=1000,
+        min_givens=0,  # generated Sudoku: stop removing clues here (0: until minimal)
+        seed=0,  # generator seed (train and test puzzles are disjoint by construction)
+    )
+
+    c.model = dict(
+        name="trm",
+        hidden_size=512,
+        num_heads=8,
+        expansion=4.0,
+        num_layers=2,
+        mixer="attention",  # "mlp" is TRM-MLP (token-mixing SwiGLU, no attention)
+        pos_encodings="rope",
+        rope_theta=10000.0,
+        rms_norm_eps=1e-5,
+        puzzle_emb_ndim=512,
+        puzzle_emb_len=16,
+        dtype="bfloat16",  # compute dtype; params are always fp32
+        # Filled from the data when 0:
+        vocab_size=0,
+        seq_len=0,
+        num_puzzle_identifiers=0,
+    )
+
+    c.recursion = dict(
+        cycles=3,  # T (the reference's H_cycles)
+        latent_steps=6,  # n (the reference's L_cycles)
+        gradient="last_recursion",
+        remat=False,
+    )
+
+    c.act = dict(
+        max_steps=16,  # N_sup, the reference's halt_max_steps
+        exploration_prob=0.1,
+        halt_rule="q_halt",  # TRM: halt when q_halt > 0; HRM: when q_halt > q_continue
+    )
+
+    c.loss = dict(
+        type="stablemax",
+        q_weight=0.5,  # total = lm + q_weight * (q_halt [+ q_continue])
+    )
+
+    c.optim = dict(
+        lr=1e-4,
+        lr_min_ratio=1.0,  # 1.0: constant after warmup (the reference's default)
+        warmup_steps=2000,
+        beta1=0.9,
+        beta2=0.95,
+        weight_decay=0.1,
+        puzzle_emb_lr=1e-2,
+        puzzle_emb_weight_decay=0.1,
+        ema=True,
+        ema_rate=0.999,
+    )
+
+    c.train = dict(
+        global_batch_size=768,
+        epochs=100000,
+        steps=0,  # optimizer steps; 0 derives them from epochs as the reference does
+        eval_interval_epochs=10000,  # the reference's eval_interval
+        eval_every=0,  # in steps; 0 derives it from eval_interval_epochs
+        log_every=50,
+        checkpoint_every=0,  # in steps; 0 checkpoints at every evaluation
+        keep_checkpoints=3,
+        seed=0,
+        progress=True,
+    )
+
+    c.eval = dict(
+        batch_size=0,  # 0: the training batch size
+        max_examples=0,  # 0: the whole test split
+        use_ema=True,
+        plot=True,  # exact accuracy against supervision segments, written to the workdir
+    )
+
+    c.mesh = dict(
+        data=-1,  # devices on the data axis; -1: all devices
+    )
+
+    c.paper = dict(
+        arxiv="",
+        table="",
+        row="",
+        metric="",
+        reported=-1.0,  # the paper's number for this row (-1: none)
+        hardware="",
+        notes="",
+    )
+    return c
+
+
+class ConfigError(ValueError):
+    """An experiment config that cannot run."""
+
+
+def _check_keys(config: ml_collections.ConfigDict, schema: ml_collections.ConfigDict, path=""):
+    for key in config.keys():
+        where = f"{path}{key}"
+        if key not in schema:
+            raise ConfigError(f"unknown config key {where!r}")
+        if isinstance(schema[key], ml_collections.ConfigDict):
+            if not isinstance(config[key], ml_collections.ConfigDict):
+                raise ConfigError(f"config key {where!r} must be a block")
+            _check_keys(config[key], schema[key], where + ".")
+
+
+def _one_of(value, allowed, name):
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r}; expected one of {allowed}")
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+    """Rejects unknown keys and impossible combinations; raises ConfigError naming the field."""
+    _check_keys(config, base_config())
+    d, m, r, a = config.data, config.model, config.recursion, config.act
+    o, t, e = config.optim, config.train, config.eval
+
+    _one_of(d.source, DATA_SOURCES, "data.source")
+    _one_of(d.augmentation, AUGMENTATIONS, "data.augmentation")
+    if d.source == "official" and not d.path:
+        raise ConfigError("data.source='official' needs data.path (a folder with train/ and test/)")
+    if d.augmentation != "none" and d.num_aug < 1:
+        raise ConfigError("data.augmentation is set but data.num_aug < 1")
+    if d.source == "sudoku" and (d.num_train < 1 or d.num_test < 1):
+        raise ConfigError("data.num_train and data.num_test must be >= 1")
+    if d.epochs_per_iter < 1:
+        raise ConfigError("data.epochs_per_iter must be >= 1")
+
+    _one_of(m.dtype, DTYPES, "model.dtype")
+    _one_of(m.mixer, MIXERS, "model.mixer")
+    _one_of(m.pos_encodings, POS_ENCODINGS, "model.pos_encodings")
+    if m.hidden_size < 1 or m.num_layers < 1:
+        raise ConfigError("model.hidden_size and model.num_layers must be >= 1")
+    if m.mixer == "attention":
+        if m.num_heads < 1 or m.hidden_size % m.num_heads:
+            raise ConfigError(
+                f"model.hidden_size={m.hidden_size} is not divisible by model.num_heads="
+                f"{m.num_heads}"
+            )
+        if m.pos_encodings == "rope" and (m.hidden_size // m.num_heads) % 2:
+            raise ConfigError("RoPE needs an even head dimension (hidden_size / num_heads)")
+    elif m.pos_encodings == "rope":
+        raise ConfigError(
+            "model.mixer='mlp' has no attention, so RoPE would do nothing; the reference pairs "
+            "TRM-MLP with pos_encodings='none'"
+        )
+    if m.puzzle_emb_ndim < 0 or m.puzzle_emb_len < 0:
+        raise ConfigError("model.puzzle_emb_ndim and model.puzzle_emb_len must be >= 0")
+    if m.puzzle_emb_len > 0 and m.puzzle_emb_ndim > m.puzzle_emb_len * m.hidden_size:
+        raise ConfigError(
+            f"model.puzzle_emb_ndim={m.puzzle_emb_ndim} does not fit in puzzle_emb_len="
+            f"{m.puzzle_emb_len} prefix tokens of hidden_size={m.hidden_size}"
+        )
+    if m.expansion <= 0:
+        raise ConfigError("model.expansion must be > 0")
+
+    _one_of(r.gradient, GRADIENT_RULES, "recursion.gradient")
+    if r.cycles < 1 or r.latent_steps < 0:
+        raise ConfigError("recursion.cycles must be >= 1 and recursion.latent_steps >= 0")
+    if r.gradient == "one_step" and r.latent_steps < 1:
+        raise ConfigError("recursion.gradient='one_step' needs recursion.latent_steps >= 1")
+
+    _one_of(a.halt_rule, HALT_RULES, "act.halt_rule")
+    if a.halt_rule == "q_halt_vs_continue":
+        raise ConfigError("act.halt_rule='q_halt_vs_continue' (HRM's Q-learning) is not built yet")
+    if a.max_steps < 1:
+        raise ConfigError("act.max_steps must be >= 1")
+    if not 0.0 <= a.exploration_prob <= 1.0:
+        raise ConfigError("act.exploration_prob must be in [0, 1]")
+
+    _one_of(config.loss.type, LOSSES, "loss.type")
+
+    if o.lr <= 0 or o.puzzle_emb_lr < 0 or o.warmup_steps < 0:
+        raise ConfigError("optim.lr must be > 0, optim.puzzle_emb_lr and warmup_steps >= 0")
+    if not 0.0 <= o.lr_min_ratio <= 1.0:
+        raise ConfigError("optim.lr_min_ratio must be in [0, 1]")
+    if not 0.0 <= o.ema_rate < 1.0:
+        raise ConfigError("optim.ema_rate must be in [0, 1)")
+    if e.use_ema and not o.ema:
+        raise ConfigError("eval.use_ema needs optim.ema")
+
+    if t.global_batch_size < 1:
+        raise ConfigError("train.global_batch_size must be >= 1")
+    if t.steps <= 0 and t.epochs <= 0:
+        raise ConfigError("set train.steps or train.epochs")
+    if t.eval_every < 0 or t.checkpoint_every < 0 or t.log_every < 1:
+        raise ConfigError("train.eval_every/checkpoint_every must be >= 0, log_every >= 1")
+    if t.eval_every == 0 and t.eval_interval_epochs <= 0:
+        raise ConfigError("set train.eval_every or train.eval_interval_epochs")
+    if t.keep_checkpoints < 1:
+        raise ConfigError("train.keep_checkpoints must be >= 1")
+
+    devices = num_devices if config.mesh.data == -1 else config.mesh.data
+    if config.mesh.data not in (-1,) and not 1 <= config.mesh.data <= num_devices:
+        raise ConfigError(f"mesh.data={config.mesh.data} but {num_devices} devices are present")
+    eval_batch = e.batch_size or t.global_batch_size
+    for name, size in (("train.global_batch_size", t.global_batch_size),
+                       ("eval.batch_size", eval_batch)):
+        if size % devices:
+            raise ConfigError(f"{name}={size} is not divisible by the {devices} data devices")

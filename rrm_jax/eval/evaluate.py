@@ -1,0 +1,134 @@
+"""Evaluation: every row runs all supervision segments; metrics, a results table, a depth plot.
+
+Reports the reference's metrics at the last segment (token accuracy, exact accuracy -- the number
+the papers report for Sudoku and Maze -- and halting accuracy), plus two things the reference does
+not: the exact accuracy after each segment (how accuracy grows with test-time depth) and what
+adaptive halting would give (the first segment with q_halt > 0: mean segments used, and the exact
+accuracy there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rrm_jax import act, losses
+from rrm_jax.train import metrics as metrics_lib
+
+
+def make_eval_step(model, config) -> Callable:
+    """Runs every row through all `act.max_steps` segments and returns summed metrics.
+
+    Besides the reference's metrics at the final segment, it records the exact accuracy after
+    each segment (test-time depth curve) and what ACT would give: the first segment whose
+    q_halt > 0 ("halt_steps") and whether the answer there is exact ("exact_at_halt").
+    Rows with `valid` False (padding) or without labels are not counted.
+    """
+    k_max = config.act.max_steps
+
+    def eval_step(params: dict, batch: dict) -> dict:
+        data = {k: batch[k] for k in ("inputs", "labels", "puzzle_identifiers")}
+        carry = act.refill(model, params, act.initial_carry(model, data), data)
+
+        def segment(c, _):
+            latent, _ = c
+            latent, out = model.apply(params, latent, data, training=False)
+            row = losses.correctness(out.logits, data["labels"])
+            return (latent, out.logits), (row["exact"], row["token_accuracy"], out.q_halt)
+
+        b, length = data["inputs"].shape
+        init_logits = jnp.zeros((b, length, config.model.vocab_size), jnp.dtype(config.model.dtype))
+        (_, logits), (exact_KB, token_KB, q_KB) = jax.lax.scan(
+            segment, (carry.latent, init_logits), None, length=k_max
+        )
+        labels = data["labels"]
+        counts = (labels != losses.IGNORE_LABEL).sum(-1)
+        valid = batch["valid"] & (counts > 0)
+        w = valid.astype(jnp.float32)
+        row_lm = losses.token_cross_entropy(logits, labels, config.loss.type).sum(-1) / jnp.maximum(
+            counts, 1
+        )
+        wants = q_KB > 0
+        halt_idx = jnp.where(wants.any(0), jnp.argmax(wants, axis=0), k_max - 1)
+        exact_at_halt = jnp.take_along_axis(exact_KB, halt_idx[None], axis=0)[0]
+        return {
+            "count": w.sum(),
+            "accuracy": (token_KB[-1] * w).sum(),
+            "exact_accuracy": (exact_KB[-1] * w).sum(),
+            "q_halt_accuracy": (((q_KB[-1] >= 0) == exact_KB[-1]) * w).sum(),
+            "steps": k_max * w.sum(),
+            "exact_by_segment": (exact_KB * w).sum(-1),
+            "halt_steps": ((halt_idx + 1) * w).sum(),
+            "exact_at_halt": (exact_at_halt * w).sum(),
+            "lm_loss": (row_lm * w).sum(),
+        }
+
+    return eval_step
+
+
+def evaluate(
+    eval_step: Callable, params: dict, batches: Iterable[dict], to_global: Callable
+) -> dict:
+    """Runs `eval_step` over host batches and reduces the sums to means.
+
+    Returns:
+      A dict with "count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps",
+      "lm_loss", "halt_steps" (mean segments ACT would use), "exact_at_halt" and
+      "exact_by_segment" (list, one entry per segment).
+    """
+    total = None
+    for batch in batches:
+        sums = jax.device_get(eval_step(params, to_global(batch)))
+        total = metrics_lib.accumulate(total, sums)
+    if total is None:
+        raise ValueError("the evaluation split produced no batches")
+    count = float(total["count"])
+    return metrics_lib.reduce(total, examples=count)
+
+
+def results_table(summary: dict, paper=None) -> str:
+    """A small text table of the evaluation summary (with the paper's number when known)."""
+    rows = [
+        ("examples", f"{int(summary['count'])}"),
+        ("exact accuracy (all segments)", f"{100 * summary['exact_accuracy']:.2f}%"),
+        ("token accuracy", f"{100 * summary['accuracy']:.2f}%"),
+        ("halting accuracy", f"{100 * summary['q_halt_accuracy']:.2f}%"),
+        ("segments run", f"{summary['steps']:.0f}"),
+        ("segments ACT would use (mean)", f"{summary['halt_steps']:.2f}"),
+        ("exact accuracy at ACT halt", f"{100 * summary['exact_at_halt']:.2f}%"),
+    ]
+    if paper is not None and paper.reported >= 0:
+        rows.append((f"paper ({paper.metric})", f"{paper.reported:.1f}%"))
+    width = max(len(k) for k, _ in rows)
+    line = "-" * (width + 14)
+    body = "\n".join(f"{k:<{width}}  {v:>10}" for k, v in rows)
+    return f"{line}\n{body}\n{line}"
+
+
+def plot_segments(summary: dict, path: str, title: str = "") -> None:
+    """Exact accuracy against the number of supervision segments used at test time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acc = 100 * np.asarray(summary["exact_by_segment"])
+    segments = np.arange(1, len(acc) + 1)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(segments, acc, marker="o", label="fixed number of segments")
+    ax.axhline(100 * summary["exact_at_halt"], color="gray", linestyle="--",
+               label=f"ACT halt (mean {summary['halt_steps']:.1f} segments)")
+    ax.set_xlabel("supervision segments at test time")
+    ax.set_ylabel("exact accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_xticks(segments)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

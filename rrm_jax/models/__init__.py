@@ -1,0 +1,20 @@
+"""Models, one file per paper, each a `Model` of pure functions (see `base.py`)."""
+
+from __future__ import annotations
+
+from rrm_jax.models import trm
+from rrm_jax.models.base import Model, Outputs, count_params
+
+_BUILDERS = {"trm": trm.build}
+NAMES: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def build(config) -> Model:
+    """Builds `config.model.name` from an experiment config (blocks `model`, `recursion`)."""
+    name = config.model.name
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; expected one of {NAMES}")
+    return _BUILDERS[name](config)
+
+
+__all__ = ["Model", "Outputs", "build", "count_params", "NAMES"]

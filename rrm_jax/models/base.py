@@ -1,0 +1,47 @@
+"""The model contract every paper's model keeps.
+
+A model is a NamedTuple of pure functions over pytrees (no module objects escape it):
+
+    params = model.init(rng, batch)
+    carry = model.initial_carry(batch)                    # placeholder latents, all rows "halted"
+    carry = model.reset_carry(params, carry, reset_BOOL)   # rows where reset is True start afresh
+    carry, out = model.apply(params, carry, batch, rng=None, training=False)   # one segment
+
+`params` is a dict with three parts, because the official code trains them differently:
+  "dense":      trained by AdamATan2 (with weight decay) and averaged by the EMA;
+  "puzzle_emb": the sparse puzzle-embedding table [num_ids, puzzle_emb_ndim], a buffer outside
+                the dense params, trained row-wise by SignSGD (see `optim.py`);
+  "const":      fixed, untrained tensors such as the initial latents.
+`batch` is a dict with "inputs" [B, L] int32, "puzzle_identifiers" [B] int32 (and "labels").
+The carry returned by `apply` carries no gradient (segments are detached, as in the reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+
+class Outputs(NamedTuple):
+    """What one supervision segment produces."""
+
+    logits: jax.Array  # [B, L, V] (compute dtype), puzzle prefix positions dropped
+    q_halt: jax.Array  # [B] fp32 halting logit
+    q_continue: jax.Array  # [B] fp32 continue logit (used by HRM's Q-learning; unused by TRM)
+
+
+class Model(NamedTuple):
+    init: Callable[..., dict]
+    initial_carry: Callable[..., Any]
+    reset_carry: Callable[..., Any]
+    apply: Callable[..., tuple[Any, Outputs]]
+    seq_len: int  # tokens per example, without the puzzle prefix
+    prefix_len: int  # puzzle-embedding prefix positions
+
+
+def count_params(tree) -> int:
+    """Number of scalars in a pytree (the papers' "7M" counts params["dense"] only)."""
+    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))

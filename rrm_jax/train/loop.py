@@ -1,0 +1,237 @@
+"""The trainer: `run(config, workdir)`, in plain sections.
+
+config check -> data -> mesh and shardings -> model, optimizer, state (jit init with out
+shardings) -> restore from workdir if a checkpoint exists -> jit(train_step, donated state and
+carry) -> loop (progress, logging, NaN check, periodic eval with the EMA, checkpoints) -> final
+evaluation, results table and depth plot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from rrm_jax import act, models, parallel
+from rrm_jax import data as data_lib
+from rrm_jax.config import ConfigError, validate
+from rrm_jax.data.sampler import TrainSampler, eval_batches
+from rrm_jax.data.sampler import total_steps as official_total_steps
+from rrm_jax.eval import evaluate as eval_lib
+from rrm_jax.train import checkpoint as ckpt_lib
+from rrm_jax.train import metrics as metrics_lib
+from rrm_jax.train import state as state_lib
+from rrm_jax.train.step import make_optimizer, make_train_step
+
+
+def resolve(config: ml_collections.ConfigDict, meta) -> ml_collections.ConfigDict:
+    """Fills the data-derived model fields; rejects a config that contradicts the data."""
+    config = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy
+    m = config.model
+    for field, value in (("vocab_size", meta.vocab_size), ("seq_len", meta.seq_len),
+                         ("num_puzzle_identifiers", meta.num_puzzle_identifiers)):
+        if m[field] == 0:
+            m[field] = int(value)
+        elif m[field] != value and not (field == "num_puzzle_identifiers" and m[field] > value):
+            raise ConfigError(f"model.{field}={m[field]} but the data has {value}")
+    return config
+
+
+def schedule_lengths(config, meta) -> tuple[int, int, int]:
+    """(total_steps, eval_every, checkpoint_every) in optimizer steps."""
+    t = config.train
+    total = t.steps or official_total_steps(meta, t.epochs, t.global_batch_size)
+    if total < 1:
+        raise ConfigError(f"train.epochs={t.epochs} gives no full batch of {t.global_batch_size}")
+    if t.eval_every:
+        every = t.eval_every
+    else:
+        every = max(1, round(total * t.eval_interval_epochs / max(t.epochs, 1)))
+    return total, min(every, total), t.checkpoint_every or min(every, total)
+
+
+def _init_data(config):
+    data = data_lib.build(config.data)
+    config = resolve(config, data.metadata)
+    return data, config
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None = None) -> dict:
+    """Trains and evaluates; resumes from the newest checkpoint in `workdir` if there is one.
+
+    Args:
+      config: an experiment config (see `rrm_jax.config.base_config`).
+      workdir: where checkpoints, metrics, TensorBoard events and plots go.
+      stop_at: stop after this optimizer step, as if preempted (checkpointing first).
+
+    Returns:
+      The final evaluation summary (plus "step"), or the last train metrics when stopped early.
+    """
+    # --- config, before anything is built or compiled ---------------------------------------
+    validate(config, num_devices=jax.device_count())
+    data, config = _init_data(config)
+    meta = data.metadata
+    total, eval_every, ckpt_every = schedule_lengths(config, meta)
+    t = config.train
+    os.makedirs(workdir, exist_ok=True)
+    is_main = jax.process_index() == 0
+
+    # --- mesh, model, optimizer ---------------------------------------------------------------
+    mesh = parallel.make_mesh(config.mesh.data)
+    replicated, sharded = parallel.replicated(mesh), parallel.batch_sharded(mesh)
+    model = models.build(config)
+    tx, schedules = make_optimizer(config, total)
+    sampler = TrainSampler(
+        data.train, t.global_batch_size, t.seed, epochs_per_iter=config.data.epochs_per_iter,
+        augment=data.augment, num_aug=data.num_aug,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+    )
+    example = {k: np.zeros((t.global_batch_size,) + v.shape[1:], v.dtype)
+               for k, v in _peek(sampler).items()}
+
+    def init_all(rng):
+        state = state_lib.create(model, tx, rng, example, ema=config.optim.ema)
+        return state, act.initial_carry(model, example)
+
+    abstract_state, abstract_carry = jax.eval_shape(init_all, jax.random.PRNGKey(t.seed))
+    state_sh = jax.tree.map(lambda _: replicated, abstract_state)
+    carry_sh = jax.tree.map(lambda _: sharded, abstract_carry)
+
+    # --- state: restore or initialise ----------------------------------------------------------
+    checkpointer = ckpt_lib.Checkpointer(workdir, t.keep_checkpoints)
+    start = checkpointer.latest_step()
+    if start is not None:
+        state, carry, saved = checkpointer.restore(
+            start,
+            ckpt_lib.abstract_like(abstract_state, state_sh),
+            ckpt_lib.abstract_like(abstract_carry, carry_sh),
+        )
+        sampler.set_state(saved["sampler"])
+        start = int(state.step)
+    else:
+        init = jax.jit(init_all, out_shardings=(state_sh, carry_sh))
+        state, carry = init(jax.random.PRNGKey(t.seed))
+        start = 0
+        if is_main:
+            with open(os.path.join(workdir, "config.json"), "w") as f:
+                f.write(config.to_json_best_effort(indent=2))
+
+    train_step = jax.jit(
+        make_train_step(model, config, tx, schedules),
+        in_shardings=(state_sh, carry_sh, sharded),
+        out_shardings=(state_sh, carry_sh, replicated),
+        donate_argnums=(0, 1),
+    )
+    eval_step = jax.jit(eval_lib.make_eval_step(model, config))
+    writer = metrics_lib.Writer(workdir, enabled=is_main)
+    progress = metrics_lib.Progress(total, start, enabled=t.progress and is_main)
+    n_params = models.count_params(state.params["dense"])
+    progress.write(
+        f"rrm_jax: {config.model.name} ({n_params:,} params), {total} steps, batch "
+        f"{t.global_batch_size}, {jax.device_count()} device(s) [{jax.devices()[0].platform}]"
+        + (f", resumed at step {start}" if start else "")
+    )
+
+    def evaluate(step: int) -> dict:
+        params = state_lib.eval_params(state, config.eval.use_ema)
+        batches = _eval_iter(data.test, config)
+        to_global = lambda b: parallel.global_batch(b, mesh)
+        summary = eval_lib.evaluate(eval_step, params, batches, to_global)
+        writer.write(step, "eval", summary)
+        return summary
+
+    def save(step: int) -> None:
+        checkpointer.save(step, state, carry, {"sampler": sampler.get_state(), "step": step})
+
+    # --- loop -------------------------------------------------------------------------------
+    window, window_steps, pending = None, 0, None
+    last_train: dict = {}
+    summary: dict | None = None
+    t0 = time.time()
+    end = total if stop_at is None else min(total, stop_at)
+    step = start
+    while step < end:
+        batch = parallel.global_batch(next(sampler), mesh)
+        state, carry, sums = train_step(state, carry, batch)
+        # Fetch the previous step's metrics while this one runs (keeps dispatch asynchronous).
+        if pending is not None:
+            window, window_steps = _absorb(window, window_steps, *pending)
+        pending = (step + 1, sums)
+        step += 1
+        boundary = step % t.log_every == 0 or step % eval_every == 0 or step % ckpt_every == 0
+        if boundary or step == end:
+            window, window_steps = _absorb(window, window_steps, *pending)
+            pending = None
+        if window is not None and (step % t.log_every == 0 or step == end):
+            last_train = metrics_lib.reduce(window, window_steps * t.global_batch_size)
+            last_train["steps_per_sec"] = (step - start) / max(time.time() - t0, 1e-9)
+            writer.write(step, "train", last_train)
+            progress.update(step, last_train)
+            window, window_steps = None, 0
+        else:
+            progress.update(step)
+        if step % eval_every == 0 or step == total:
+            summary = evaluate(step)
+            progress.write(
+                f"step {step}: eval exact {100 * summary['exact_accuracy']:.2f}% "
+                f"token {100 * summary['accuracy']:.2f}% halting "
+                f"{100 * summary['q_halt_accuracy']:.2f}% ACT segments "
+                f"{summary['halt_steps']:.2f}"
+            )
+        if step % ckpt_every == 0 or step == end:
+            save(step)
+    progress.close()
+
+    if stop_at is not None and step < total:
+        checkpointer.close()
+        writer.close()
+        return {"step": step, **last_train}
+    if summary is None:  # resumed at the end: evaluate what is there
+        summary = evaluate(step)
+        save(step) if checkpointer.latest_step() != step else None
+    checkpointer.close()
+    writer.close()
+    summary["step"] = step
+    if is_main:
+        print(eval_lib.results_table(summary, config.paper), flush=True)
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        if config.eval.plot:
+            path = os.path.join(workdir, "segments.png")
+            eval_lib.plot_segments(summary, path, title=config.paper.row or config.model.name)
+            print(f"plot: {path}", flush=True)
+    return summary
+
+
+def _absorb(window, window_steps, step, sums):
+    sums = jax.device_get(sums)
+    metrics_lib.check_finite(sums, step)
+    return metrics_lib.accumulate(window, sums), window_steps + 1
+
+
+def _peek(sampler: TrainSampler) -> dict:
+    """One batch's shapes without moving the sampler."""
+    saved = sampler.get_state()
+    batch = next(sampler)
+    sampler.set_state(saved)
+    return batch
+
+
+def _eval_iter(test, config):
+    e = config.eval
+    size = e.batch_size or config.train.global_batch_size
+    batches = eval_batches(test, size, process_index=jax.process_index(),
+                           process_count=jax.process_count())
+    if e.max_examples <= 0:
+        yield from batches
+        return
+    seen = 0
+    for batch in batches:
+        if seen >= e.max_examples:
+            return
+        seen += size
+        yield batch

@@ -1,0 +1,90 @@
+"""Pure train and eval steps: one supervision segment per optimizer step, as the reference.
+
+    train_step(state, carry, batch) -> (state, carry, metrics)
+        carry = act.refill(carry, batch)         halted rows take fresh examples
+        value_and_grad(model.apply + loss)       w.r.t. dense params and the gathered puzzle rows
+        act.halt(...)                            Q halting, exploration, max steps
+        AdamATan2 on dense params, SignSGD on the touched puzzle-table rows, EMA
+
+
+Metrics come back as sums over the batch (losses are divided by the global batch size on the
+host, the rest by "count"), so accumulating them over steps or devices is a plain sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import optax
+
+from rrm_jax import act, losses, optim
+from rrm_jax.models.embed import local_view
+from rrm_jax.train.state import TrainState
+
+
+def make_optimizer(config, total_steps: int) -> tuple[optax.GradientTransformation, Callable]:
+    """AdamATan2 for the dense params and the puzzle-embedding lr schedule (same shape)."""
+    o = config.optim
+    schedule = optim.warmup_cosine_schedule(o.lr, o.warmup_steps, total_steps, o.lr_min_ratio)
+    emb_schedule = optim.warmup_cosine_schedule(
+        o.puzzle_emb_lr, o.warmup_steps, total_steps, o.lr_min_ratio
+    )
+    tx = optim.adam_atan2(schedule, b1=o.beta1, b2=o.beta2, weight_decay=o.weight_decay)
+    return tx, (schedule, emb_schedule)
+
+
+def make_train_step(model, config, tx, schedules) -> Callable:
+    """The jit-able train step for `model` under `config`."""
+    a, o = config.act, config.optim
+    batch_size = config.train.global_batch_size
+    schedule, emb_schedule = schedules
+
+    def train_step(state: TrainState, carry: act.ActCarry, batch: dict):
+        k_model, k_halt = jax.random.split(jax.random.fold_in(state.rng, state.step))
+        params = state.params
+        carry = act.refill(model, params, carry, batch)
+        local_params, local_data, ids = local_view(params, carry.data)
+
+        def loss_fn(dense, rows):
+            p = {**local_params, "dense": dense, "puzzle_emb": rows}
+            latent, out = model.apply(p, carry.latent, local_data, rng=k_model, training=True)
+            total, parts = losses.act_loss(
+                out.logits, out.q_halt, local_data["labels"],
+                kind=config.loss.type, q_weight=config.loss.q_weight,
+            )
+            return total / batch_size, (latent, out, parts)
+
+        grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
+        (loss, (latent, out, parts)), (g_dense, g_rows) = grad_fn(
+            params["dense"], local_params["puzzle_emb"]
+        )
+        steps, halted = act.halt(
+            carry.steps, out.q_halt, out.q_continue, k_halt, max_steps=a.max_steps,
+            exploration_prob=a.exploration_prob, rule=a.halt_rule, training=True,
+        )
+
+        updates, opt_state = tx.update(g_dense, state.opt_state, params["dense"])
+        dense = optax.apply_updates(params["dense"], updates)
+        table = optim.sparse_signsgd_update(
+            params["puzzle_emb"], ids, g_rows, emb_schedule(state.step), o.puzzle_emb_weight_decay
+        )
+        ema = state.ema
+        if ema is not None:
+            ema = optim.ema_update(ema, dense, o.ema_rate)
+        state = state.replace(
+            step=state.step + 1,
+            params={**params, "dense": dense, "puzzle_emb": table},
+            opt_state=opt_state,
+            ema=ema,
+        )
+        metrics = losses.segment_metrics(
+            out.logits, out.q_halt, carry.data["labels"], steps, halted
+        )
+        metrics.update(parts)
+        metrics["loss"] = loss * batch_size  # a sum, like the other losses
+        metrics["lr"] = schedule(state.step - 1)
+        return state, act.ActCarry(latent, steps, halted, carry.data), metrics
+
+    return train_step
+
