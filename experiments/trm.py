@@ -16,7 +16,7 @@ README commands; all runs `arch=trm ema=True`), plus `tiny`, a CPU-sized row.
 | maze_hard          | TRM-Att, 6.8M   | 3, 4 | 85.3 exact                | 4x L40S, < 24 h      |
 | arc_agi_1          | TRM-Att, 6.8M   | 3, 4 | 44.6 pass@2               | 4x H100, ~3 days     |
 | arc_agi_2          | TRM-Att, 6.8M   | 3, 4 | 7.8 pass@2                | 4x H100, ~3 days     |
-| tiny               | TRM-Att, 0.11M  | 2, 2 | CPU demo, generated 6x6   | 2-core CPU, ~6 min   |
+| tiny               | TRM-MLP, 0.16M  | 2, 2 | CPU demo, generated 6x6   | 2-core CPU, ~7 min   |
 
 Data for the paper rows is the official numpy format (`dataset/build_*_dataset.py` of the
 reference, or this project's builders). The official Sudoku build stores 1000 augmented variants
@@ -60,17 +60,24 @@ def _arc(c, version: int):
 
 
 def _tiny(c):
-    """Generated 6x6 Sudoku (2x3 boxes), a 0.11M-parameter TRM-Att, fp32 on CPU."""
+    """Generated 6x6 Sudoku (2x3 boxes, minimal puzzles), a 0.16M-parameter TRM-MLP, on CPU.
+
+    Chosen by measurement: at this size TRM-MLP solves held-out 6x6 puzzles after ~1000 steps
+    while TRM-Att is still at ~2% (the paper's Sudoku ranking, MLP over attention, shows early).
+    Deliberate departures from the paper rows, for a 10-minute CPU budget: fp32 compute (bf16 is
+    slower on CPUs without bf16 units), lr 3e-3 with 100 warm-up steps, EMA 0.99 (0.999 would lag
+    most of a 1200-step run), 8 supervision segments, T=2, n=2.
+    """
     c.data.update(dict(source="sudoku", board="2x3", num_train=3000, num_test=500, seed=0,
                        augmentation="sudoku", num_aug=1000))
-    c.model.update(dict(hidden_size=64, num_heads=4, num_layers=2, mixer="attention",
-                        pos_encodings="rope", puzzle_emb_ndim=64, puzzle_emb_len=1,
-                        dtype="float32"))  # bf16 is slower than fp32 on CPUs without bf16 units
+    c.model.update(dict(hidden_size=64, num_heads=4, num_layers=2, mixer="mlp",
+                        pos_encodings="none", puzzle_emb_ndim=64, puzzle_emb_len=1,
+                        dtype="float32"))
     c.recursion.update(dict(cycles=2, latent_steps=2))
     c.act.update(dict(max_steps=8))
-    c.optim.update(dict(lr=1e-3, puzzle_emb_lr=1e-3, weight_decay=0.1, warmup_steps=200,
-                        puzzle_emb_weight_decay=0.1))
-    c.train.update(dict(global_batch_size=64, steps=4000, eval_every=1000, log_every=50))
+    c.optim.update(dict(lr=3e-3, puzzle_emb_lr=3e-3, weight_decay=0.1, warmup_steps=100,
+                        puzzle_emb_weight_decay=0.1, ema_rate=0.99))
+    c.train.update(dict(global_batch_size=64, steps=1200, eval_every=400, log_every=20))
     c.eval.update(dict(batch_size=250))
 
 

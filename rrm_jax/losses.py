@@ -45,9 +45,9 @@ def token_cross_entropy(logits: jax.Array, labels: jax.Array, kind: str = "stabl
 
 
 def binary_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
-    """BCE with logits, elementwise, numerically stable (as torch's)."""
+    """BCE with logits, elementwise: softplus(q) - q * t (stable, gradient sigmoid(q) - t)."""
     logits = logits.astype(jnp.float32)
-    return jnp.maximum(logits, 0) - logits * targets + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+    return jax.nn.softplus(logits) - logits * targets
 
 
 def correctness(logits: jax.Array, labels: jax.Array) -> dict[str, jax.Array]:

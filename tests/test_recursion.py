@@ -47,19 +47,28 @@ def python_loop(p, c, x, cycles, n, grad_from):
     i = 0
     for _ in range(cycles):
         for _ in range(n):
-            c = latent(p, c, x) if i >= grad_from else jax.lax.stop_gradient(
-                latent(*jax.lax.stop_gradient((p, c, x))))
+            c = (
+                latent(p, c, x)
+                if i >= grad_from
+                else jax.lax.stop_gradient(latent(*jax.lax.stop_gradient((p, c, x))))
+            )
             i += 1
-        c = answer(p, c) if i >= grad_from else jax.lax.stop_gradient(
-            answer(*jax.lax.stop_gradient((p, c))))
+        c = (
+            answer(p, c)
+            if i >= grad_from
+            else jax.lax.stop_gradient(answer(*jax.lax.stop_gradient((p, c))))
+        )
         i += 1
     return c
 
 
 def engine_grads(rule, cycles, n, remat=False):
     def f(p, c, x):
-        return _loss(recursion.recurse(latent, answer, p, c, x, cycles=cycles, latent_steps=n,
-                                       rule=rule, remat=remat))
+        return _loss(
+            recursion.recurse(
+                latent, answer, p, c, x, cycles=cycles, latent_steps=n, rule=rule, remat=remat
+            )
+        )
 
     return jax.jit(jax.grad(f, argnums=(0, 1, 2)))
 
@@ -80,8 +89,10 @@ def test_full_equals_python_loop_bptt(remat):
 
 def test_forward_is_the_same_for_every_rule():
     p, (c, x) = _params(), _inputs()
-    outs = [recursion.recurse(latent, answer, p, c, x, cycles=3, latent_steps=2, rule=r)
-            for r in recursion.GRADIENT_RULES]
+    outs = [
+        recursion.recurse(latent, answer, p, c, x, cycles=3, latent_steps=2, rule=r)
+        for r in recursion.GRADIENT_RULES
+    ]
     want = python_loop(p, c, x, 3, 2, grad_from=0)
     for out in outs:
         chex.assert_trees_all_close(out, want, rtol=1e-6)
@@ -118,21 +129,32 @@ def test_one_step_composes_with_vmap_and_outer_scan():
 
     def segments(p, c, x):
         def seg(cc, _):
-            out = recursion.recurse(latent, answer, p, cc, x, cycles=2, latent_steps=2,
-                                    rule="one_step")
+            out = recursion.recurse(
+                latent, answer, p, cc, x, cycles=2, latent_steps=2, rule="one_step"
+            )
             return jax.lax.stop_gradient(out), _loss(out)
 
         return jax.lax.scan(seg, c, None, length=3)[1].sum()
 
     g = jax.jit(jax.grad(segments))(p, c, x)
     chex.assert_tree_all_finite(g)
-    per_row = jax.vmap(lambda cc, xx: jax.grad(
-        lambda pp: _loss(recursion.recurse(latent, answer, pp, cc, xx, cycles=2, latent_steps=2,
-                                           rule="one_step")))(p))(c, x)
-    batched = jax.grad(lambda pp: _loss(recursion.recurse(latent, answer, pp, c, x, cycles=2,
-                                                          latent_steps=2, rule="one_step")))(p)
-    chex.assert_trees_all_close(jax.tree.map(lambda a: a.sum(0), per_row), batched, rtol=1e-5,
-                                atol=1e-6)
+    per_row = jax.vmap(
+        lambda cc, xx: jax.grad(
+            lambda pp: _loss(
+                recursion.recurse(
+                    latent, answer, pp, cc, xx, cycles=2, latent_steps=2, rule="one_step"
+                )
+            )
+        )(p)
+    )(c, x)
+    batched = jax.grad(
+        lambda pp: _loss(
+            recursion.recurse(latent, answer, pp, c, x, cycles=2, latent_steps=2, rule="one_step")
+        )
+    )(p)
+    chex.assert_trees_all_close(
+        jax.tree.map(lambda a: a.sum(0), per_row), batched, rtol=1e-5, atol=1e-6
+    )
 
 
 def _temp_bytes(rule, cycles, width=64):
@@ -146,8 +168,9 @@ def _temp_bytes(rule, cycles, width=64):
     x = jnp.ones((256, width))
 
     def f(p, c, x):
-        return _loss(recursion.recurse(latent, answer, p, c, x, cycles=cycles, latent_steps=4,
-                                       rule=rule))
+        return _loss(
+            recursion.recurse(latent, answer, p, c, x, cycles=cycles, latent_steps=4, rule=rule)
+        )
 
     compiled = jax.jit(jax.grad(f, argnums=(0, 2))).lower(p, c, x).compile()
     return compiled.memory_analysis().temp_size_in_bytes

@@ -67,8 +67,8 @@ def build(config) -> Model:
 
     def initial_carry(batch: dict) -> dict:
         b = batch["inputs"].shape[0]
-        zeros = jnp.zeros((b, seq, m.hidden_size), dtype)
-        return {"y": zeros, "z": zeros}
+        shape = (b, seq, m.hidden_size)
+        return {"y": jnp.zeros(shape, dtype), "z": jnp.zeros(shape, dtype)}  # distinct buffers
 
     def reset_carry(params: dict, carry: dict, reset_B: jax.Array) -> dict:
         mask = reset_B[:, None, None]

@@ -4,7 +4,7 @@ A checkpoint holds the train state (params incl. the puzzle-embedding table and 
 initial latents, optimizer state, EMA, step, rng), the ACT carry, and JSON metadata (the data
 sampler's position and the config). Orbax writes each step into a temporary folder and renames it
 only once every item is written, so an interrupted save never looks complete: `latest_step()`
-ignores it and `cleanup_tmp_directories` removes it on the next start.
+ignores it, and the next `Checkpointer` on that folder deletes it before anything else.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
+
+TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax's marker of an unfinished save
 
 
 class Checkpointer:
@@ -20,10 +23,11 @@ class Checkpointer:
 
     def __init__(self, workdir: str, keep: int):
         self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+        if jax.process_index() == 0:
+            remove_unfinished(self.directory)
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep,
             create=True,
-            cleanup_tmp_directories=True,
             enable_async_checkpointing=False,  # a save returns once the step is final
         )
         self.manager = ocp.CheckpointManager(self.directory, options=options)
@@ -53,8 +57,31 @@ class Checkpointer:
         out = self.manager.restore(step, args=args)
         return out.state, out.carry, out.meta
 
+    def read(self, step: int):
+        """Restores a step without a target: nested dicts of arrays (for inspection and tests)."""
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(),
+            carry=ocp.args.StandardRestore(),
+            meta=ocp.args.JsonRestore(),
+        )
+        out = self.manager.restore(step, args=args)
+        return out.state, out.carry, out.meta
+
     def close(self) -> None:
         self.manager.close()
+
+
+def remove_unfinished(directory: str) -> list[str]:
+    """Deletes what interrupted saves left behind (folders with orbax's temporary suffix)."""
+    root = epath.Path(directory)
+    if not root.exists():
+        return []
+    removed = []
+    for path in root.iterdir():
+        if TMP_SUFFIX in path.name:
+            path.rmtree()
+            removed.append(path.name)
+    return removed
 
 
 def abstract_like(tree, shardings):

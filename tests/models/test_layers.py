@@ -1,0 +1,128 @@
+"""Layer math against the reference conventions: norms, RoPE layout, qkv order, SwiGLU halves."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rrm_jax import layers
+
+
+def test_swiglu_width_matches_reference_sizes():
+    # 1536 at D=512 (HRM/TRM), 512 for TRM-MLP's token mixer over 97 tokens, 2560 over 916.
+    assert layers.swiglu_width(512, 4) == 1536
+    assert layers.swiglu_width(97, 4) == 512
+    assert layers.swiglu_width(916, 4) == 2560
+    assert layers.swiglu_width(128, 4) == 512
+
+
+def test_rms_norm_fp32_and_axis():
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 7)) * 3 + 1
+    y = layers.rms_norm(x)
+    np.testing.assert_allclose(np.sqrt(np.mean(np.square(y), -1)), 1.0, rtol=1e-4)
+    y1 = layers.rms_norm(x, axis=1)
+    np.testing.assert_allclose(np.sqrt(np.mean(np.square(y1), 1)), 1.0, rtol=1e-4)
+    xb = x.astype(jnp.bfloat16)
+    yb = layers.rms_norm(xb)
+    assert yb.dtype == jnp.bfloat16
+    # Computed in fp32 then rounded once: equals the fp32 result rounded to bf16.
+    want = layers.rms_norm(xb.astype(jnp.float32)).astype(jnp.bfloat16)
+    np.testing.assert_array_equal(np.asarray(yb, np.float32), np.asarray(want, np.float32))
+
+
+def _numpy_rope(x, theta=10000.0):
+    """Rotate-half RoPE written from its definition (GPT-NeoX layout)."""
+    b, s, h, d = x.shape
+    inv = 1.0 / theta ** (np.arange(0, d, 2) / d)
+    ang = np.arange(s)[:, None] * inv[None, :]  # [S, d/2]
+    cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    x1, x2 = x[..., : d // 2], x[..., d // 2 :]
+    return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
+
+
+def test_rope_is_rotate_half_with_positions_from_zero():
+    x = np.random.default_rng(0).normal(size=(2, 6, 3, 8)).astype(np.float32)
+    cos, sin = layers.rope_tables(6, 8)
+    got = layers.apply_rope(jnp.asarray(x), cos, sin)
+    np.testing.assert_allclose(got, _numpy_rope(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[:, 0], x[:, 0], rtol=1e-6)  # position 0 is not rotated
+
+
+def test_rope_scores_depend_on_relative_position_only():
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(1, 1, 1, 16)).astype(np.float32)
+    k = rng.normal(size=(1, 1, 1, 16)).astype(np.float32)
+    cos, sin = layers.rope_tables(12, 16)
+    at = lambda v, p: layers.apply_rope(jnp.asarray(v), cos[p : p + 1], sin[p : p + 1])[0, 0, 0]
+    s1 = float(at(q, 5) @ at(k, 2))
+    s2 = float(at(q, 9) @ at(k, 6))
+    assert s1 == pytest.approx(s2, rel=1e-5)
+
+
+def _attention(hidden=16, heads=2):
+    mod = layers.Attention(hidden, heads)
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, hidden))
+    params = mod.init(jax.random.PRNGKey(1), x, None)["params"]
+    return mod, params, x
+
+
+def test_attention_qkv_split_order_and_non_causal():
+    mod, params, x = _attention()
+    hidden = 16
+    # Zero q and k columns -> uniform attention: the output is o_proj(mean over positions of v).
+    w = np.array(params["qkv_proj"]["kernel"])
+    w[:, : 2 * hidden] = 0.0  # [q | k | v]: only the last third survives
+    p = {**params, "qkv_proj": {"kernel": jnp.asarray(w)}}
+    out = mod.apply({"params": p}, x, None)
+    v = x @ w[:, 2 * hidden :]
+    want = jnp.mean(v, axis=1, keepdims=True) @ params["o_proj"]["kernel"]
+    np.testing.assert_allclose(out, jnp.broadcast_to(want, out.shape), rtol=1e-5, atol=1e-6)
+    # Non-causal: the first position's output depends on the last position's input.
+    g = jax.grad(lambda xx: mod.apply({"params": params}, xx, None)[:, 0].sum())(x)
+    assert float(jnp.abs(g[:, -1]).sum()) > 0
+
+
+def test_swiglu_gate_is_first_half():
+    mod = layers.SwiGLU(8, 4.0)
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 8))
+    p = mod.init(jax.random.PRNGKey(1), x)["params"]
+    wgu, wd = np.asarray(p["gate_up_proj"]["kernel"]), np.asarray(p["down_proj"]["kernel"])
+    inter = wd.shape[0]
+    gate, up = np.asarray(x) @ wgu[:, :inter], np.asarray(x) @ wgu[:, inter:]
+    want = (gate / (1 + np.exp(-gate)) * up) @ wd
+    np.testing.assert_allclose(mod.apply({"params": p}, x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_token_mixer_is_a_swiglu_over_the_sequence_axis():
+    b, s, d = 2, 6, 4
+    x = jax.random.normal(jax.random.PRNGKey(0), (b, s, d))
+    mixer = layers.TokenMixer(s, 4.0)
+    p = mixer.init(jax.random.PRNGKey(1), x)["params"]
+    swiglu = layers.SwiGLU(s, 4.0)
+    sp = {"gate_up_proj": {"kernel": p["gate_up_proj"]}, "down_proj": {"kernel": p["down_proj"]}}
+    want = jnp.swapaxes(swiglu.apply({"params": sp}, jnp.swapaxes(x, 1, 2)), 1, 2)
+    np.testing.assert_allclose(mixer.apply({"params": p}, x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_block_normalises_the_sequence_axis_then_the_channels():
+    b, s, d = 2, 6, 8
+    x = jax.random.normal(jax.random.PRNGKey(0), (b, s, d))
+    block = layers.Block(d, 2, 4.0, s, mixer="mlp")
+    p = block.init(jax.random.PRNGKey(1), x, None)["params"]
+    mixed = layers.TokenMixer(s, 4.0).apply({"params": p["mlp_t"]}, x)
+    h = layers.rms_norm(x + mixed, axis=1)  # the reference's norm of the transposed [B, D, S]
+    h = layers.rms_norm(h + layers.SwiGLU(d, 4.0).apply({"params": p["mlp"]}, h))
+    np.testing.assert_allclose(block.apply({"params": p}, x, None), h, rtol=1e-5, atol=1e-6)
+
+
+def test_truncated_lecun_init_statistics():
+    w = layers.lecun_normal()(jax.random.PRNGKey(0), (512, 1536))
+    std = 1 / np.sqrt(512)
+    assert float(jnp.std(w)) == pytest.approx(std, rel=0.01)
+    # Truncated at two (uncorrected) standard deviations.
+    assert float(jnp.abs(w).max()) <= 2 * std / layers.TRUNCATED_NORMAL_STD + 1e-6
+    e = layers.truncated_normal(1.0)(jax.random.PRNGKey(1), (200_000,))
+    assert float(jnp.std(e)) == pytest.approx(1.0, rel=0.01)
+    assert float(jnp.abs(layers.truncated_normal(0.0)(jax.random.PRNGKey(2), (4,))).max()) == 0
