@@ -33,11 +33,16 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(devices: int, workdir: str) -> None:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-               PJRT_NPROC="16", JAX_PLATFORMS="cpu")
+    env = dict(
+        os.environ,
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+        PJRT_NPROC="16",
+        JAX_PLATFORMS="cpu",
+    )
     code = SCRIPT.format(root=ROOT, devices=devices, workdir=workdir)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
@@ -50,7 +55,10 @@ def test_two_devices_match_one(tmp_path):
     for step in a:
         for k in ("loss", "lm_loss", "accuracy", "count"):
             assert b[step][k] == pytest.approx(a[step][k], rel=1e-4, abs=1e-6), (step, k)
-    with open(os.path.join(one, "results.json")) as f1, open(os.path.join(two, "results.json")) as f2:
+    with (
+        open(os.path.join(one, "results.json")) as f1,
+        open(os.path.join(two, "results.json")) as f2,
+    ):
         r1, r2 = json.load(f1), json.load(f2)
     assert r2["count"] == r1["count"]
     assert r2["exact_accuracy"] == pytest.approx(r1["exact_accuracy"], abs=1e-6)

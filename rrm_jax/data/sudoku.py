@@ -16,10 +16,9 @@ import re
 
 import numpy as np
 
-# Domain tags mixed into the seed entropy so that generation and augmentation streams never
-# coincide for the same user-facing integers.
+# A domain tag mixed into the seed entropy so that generation never shares a stream with other
+# seeded draws of the same user-facing integers.
 _GENERATE_TAG = 0x5D0C0
-_AUGMENT_TAG = 0x5D0C1
 
 # Tokens are stored as uint8, so value + 1 must fit: N + 1 <= 255.
 _MAX_SIZE = 254
@@ -488,25 +487,6 @@ def augment(
     s = _check_grid(solution, board, "solution")
     t = _draw_transform(board, rng)
     return _apply_transform(p, board, t), _apply_transform(s, board, t)
-
-
-def augmentation_rng(seed: int, group: int, variant: int) -> np.random.Generator:
-    """Deterministic generator for augmentation ``variant`` of puzzle ``group`` under ``seed``.
-
-    Args:
-      seed: non-negative experiment seed.
-      group: non-negative puzzle (group) index.
-      variant: non-negative variant index (callers reserve 0 for the un-augmented puzzle).
-
-    Returns:
-      An independent ``np.random.Generator`` for that triple.
-    """
-    for name, value in (("seed", seed), ("group", group), ("variant", variant)):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
-    return np.random.default_rng(
-        np.random.SeedSequence([_AUGMENT_TAG, int(seed), int(group), int(variant)])
-    )
 
 
 # ---------------------------------------------------------------------------------------------

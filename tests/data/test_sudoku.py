@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from rrm_jax.data import sudoku
+from rrm_jax.data.sampler import augment_rng
 from rrm_jax.data.sudoku import (
     Board,
     augment,
-    augmentation_rng,
     decode,
     encode,
     generate,
@@ -287,7 +287,7 @@ def test_transpose_only_for_square_boxes():
         puzzle, solution = _first_row_marker(board)
         flags = []
         for variant in range(1, 65):
-            aug_p, aug_s = augment(puzzle, solution, board, augmentation_rng(0, 0, variant))
+            aug_p, aug_s = augment(puzzle, solution, board, augment_rng(0, 0, variant))
             assert is_solution(aug_s, board)
             flags.append(_was_transposed(aug_p, board))
         if expect_transpose:
@@ -320,24 +320,14 @@ def test_draw_transform_respects_bands_and_stacks():
 def test_augment_same_rng_state_same_output(generated):
     board, out = generated
     puzzle, solution = out["puzzles"][0], out["solutions"][0]
-    a = augment(puzzle, solution, board, augmentation_rng(3, 1, 2))
-    b = augment(puzzle, solution, board, augmentation_rng(3, 1, 2))
+    a = augment(puzzle, solution, board, augment_rng(3, 1, 2))
+    b = augment(puzzle, solution, board, augment_rng(3, 1, 2))
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     variants = {
-        augment(puzzle, solution, board, augmentation_rng(3, 1, v))[1].tobytes()
-        for v in range(1, 9)
+        augment(puzzle, solution, board, augment_rng(3, 1, v))[1].tobytes() for v in range(1, 9)
     }
     assert len(variants) > 1
-
-
-def test_augmentation_rng_streams():
-    draw = lambda *key: augmentation_rng(*key).integers(0, 2**31, size=4).tolist()  # noqa: E731
-    assert draw(0, 0, 1) == draw(0, 0, 1)
-    keys = [(0, 0, 0), (0, 0, 1), (0, 1, 0), (1, 0, 0), (1, 2, 3), (3, 2, 1)]
-    assert len({tuple(draw(*k)) for k in keys}) == len(keys)
-    with pytest.raises(ValueError):
-        augmentation_rng(-1, 0, 0)
 
 
 def test_apply_transform_hand_checked():
@@ -381,13 +371,13 @@ def test_augment_matches_official_9x9_recipe():
     board = Board(3, 3)
     puzzle, solution = _grid(CLASSIC_PUZZLE), _grid(CLASSIC_SOLUTION)
     for variant in range(1, 6):
-        t = sudoku._draw_transform(board, augmentation_rng(1, 0, variant))
+        t = sudoku._draw_transform(board, augment_rng(1, 0, variant))
         x = solution.reshape(9, 9)
         if t.transpose:
             x = x.T
         mapping = np.array([t.row_perm[i // 9] * 9 + t.col_perm[i % 9] for i in range(81)])
         expected = t.digit_map[x.flatten()[mapping]]
-        _, aug_s = augment(puzzle, solution, board, augmentation_rng(1, 0, variant))
+        _, aug_s = augment(puzzle, solution, board, augment_rng(1, 0, variant))
         np.testing.assert_array_equal(aug_s, expected)
 
 
@@ -415,3 +405,33 @@ def test_decode_rejects_pad_and_encode_rejects_bad_values():
         encode(np.array([-1, 2], dtype=np.int32))
     with pytest.raises(ValueError):
         encode(np.array([0.0, 1.0]))
+
+
+def test_generate_cli_writes_the_official_format(tmp_path):
+    from rrm_jax.data import generate, official
+
+    generate.main(
+        [
+            "--out",
+            str(tmp_path),
+            "--board",
+            "2x3",
+            "--num_train",
+            "12",
+            "--num_test",
+            "5",
+            "--seed",
+            "4",
+        ]
+    )
+    train = official.load_split(tmp_path, "train")
+    test = official.load_split(tmp_path, "test")
+    assert train.inputs.shape == (12, 36) and test.inputs.shape == (5, 36)
+    assert train.metadata.vocab_size == 8 and train.metadata.num_puzzle_identifiers == 1
+    board = Board(2, 3)
+    for row_in, row_out in zip(test.inputs, test.labels, strict=True):
+        res = solve(sudoku.decode(row_in), board)
+        assert res.num_solutions == 1 and np.array_equal(sudoku.encode(res.solution), row_out)
+    seen = {r.tobytes() for r in train.inputs}
+    assert not any(r.tobytes() in seen for r in test.inputs)  # disjoint splits
+    assert np.load(tmp_path / "train" / "rating.npy").shape == (12,)
