@@ -84,3 +84,21 @@ def test_tiny_row_runs_one_step(tmp_path):
     c.data.update(dict(num_train=16, num_test=8))
     summary = loop.run(c, str(tmp_path / "run"))
     assert summary["step"] == 1 and np.isfinite(summary["lm_loss"])
+
+
+def test_command_line_rejects_unknown_override(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "rrm_jax.main",
+        "--config=experiments/trm.py:tiny",
+        "--config.model.hiden_size=3",
+        f"--workdir={tmp_path / 'run'}",
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "hiden_size" in proc.stderr
+    assert not (tmp_path / "run").exists()  # rejected before any work
