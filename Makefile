@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(PY) -m rrm_jax.main --config=experiments/trm.py:tiny --workdir=$(DEMO_DIR)
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --durations=15 tests
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15 tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rrm_jax tests experiments benchmarks
