@@ -13,6 +13,7 @@ from rrm_jax.recursion import GRADIENT_RULES
 
 DTYPES = ("float32", "bfloat16")
 MIXERS = ("attention", "mlp")
+ATTENTION_IMPLS = ("explicit", "fused")
 POS_ENCODINGS = ("rope", "learned", "none")
 LOSSES = ("stablemax", "softmax")
 DATA_SOURCES = ("official", "sudoku")
@@ -47,6 +48,10 @@ def base_config() -> ml_collections.ConfigDict:
         expansion=4.0,
         num_layers=2,
         mixer="attention",  # "mlp" is TRM-MLP (token-mixing SwiGLU, no attention)
+        # Attention kernel, same math: "explicit" (hand-written VJP, materialises the [S, S]
+        # probabilities; fastest on CPU) or "fused" (jax.nn.dot_product_attention; cuDNN's
+        # memory-efficient kernel on GPUs, which long sequences such as ARC's 916 tokens need).
+        attention="explicit",
         pos_encodings="rope",
         rope_theta=10000.0,
         rms_norm_eps=1e-5,
@@ -165,6 +170,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
 
     _one_of(m.dtype, DTYPES, "model.dtype")
     _one_of(m.mixer, MIXERS, "model.mixer")
+    _one_of(m.attention, ATTENTION_IMPLS, "model.attention")
     _one_of(m.pos_encodings, POS_ENCODINGS, "model.pos_encodings")
     if m.hidden_size < 1 or m.num_layers < 1:
         raise ConfigError("model.hidden_size and model.num_layers must be >= 1")

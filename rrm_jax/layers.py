@@ -9,8 +9,8 @@ the file) so that official weights can be ported and logits compared to float to
 * one fused qkv projection split as [q heads | k heads | v heads], non-causal attention;
 * SwiGLU whose `gate_up_proj` output is split gate = first half, up = second half, with the official
   intermediate width `ceil256(round(expansion * D * 2 / 3))` (1536 at D = 512);
-* the TRM-MLP token mixer: a SwiGLU over the SEQUENCE axis whose post-norm also runs over the
-  sequence axis (the reference transposes to [B, D, S] and normalises the last axis);
+* the TRM-MLP token mixer: a SwiGLU of width S applied to the transposed [B, D, S] state, whose
+  post-norm therefore runs over the sequence axis, exactly as the reference;
 * truncated-normal LeCun init for every linear (std 1/sqrt(fan_in), +-2 std, corrected so the
   empirical std equals the target, exactly JAX's `variance_scaling(..., "truncated_normal")`).
 
@@ -21,6 +21,7 @@ CastedLinear. Parameter names follow the reference (`qkv_proj`, `o_proj`, `gate_
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -61,9 +62,7 @@ def rms_norm(x: jax.Array, eps: float = 1e-5, axis: int = -1) -> jax.Array:
     return x.astype(dtype)
 
 
-def rope_tables(
-    seq_len: int, head_dim: int, theta: float = 10000.0
-) -> tuple[jax.Array, jax.Array]:
+def rope_tables(seq_len: int, head_dim: int, theta: float = 10000.0) -> tuple[jax.Array, jax.Array]:
     """cos/sin [seq_len, head_dim] of rotate-half RoPE (frequencies repeated, not interleaved)."""
     inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
     freqs = jnp.outer(jnp.arange(seq_len, dtype=jnp.float32), inv_freq)
@@ -81,17 +80,148 @@ def apply_rope(x_BSHK: jax.Array, cos_SK: jax.Array, sin_SK: jax.Array) -> jax.A
     return out.astype(dtype)
 
 
-def dense(features: int, dtype, name: str, use_bias: bool = False, **kw) -> nn.Dense:
-    """A reference CastedLinear: fp32 weight, cast to the compute dtype, LeCun truncated init."""
-    return nn.Dense(
-        features,
-        use_bias=use_bias,
-        dtype=dtype,
-        param_dtype=jnp.float32,
-        kernel_init=kw.pop("kernel_init", lecun_normal()),
-        name=name,
-        **kw,
-    )
+class Linear(nn.Module):
+    """The reference's CastedLinear: fp32 weight [in, out] cast to the compute dtype, LeCun init.
+
+    Leading axes are flattened so every product is one 2-D GEMM: XLA:CPU differentiates a
+    [B, S, D] x [D, F] contraction about 3x slower than the same product on [B*S, D] (the
+    weight gradient contracts two axes), and the whole train step is made of these.
+    """
+
+    features: int
+    use_bias: bool = False
+    dtype: jnp.dtype = jnp.float32
+    kernel_init: nn.initializers.Initializer = lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+        y = x.reshape(-1, x.shape[-1]).astype(self.dtype) @ kernel.astype(self.dtype)
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32).astype(
+                self.dtype
+            )
+        return y.reshape(x.shape[:-1] + (self.features,))
+
+
+def dense(features: int, dtype, name: str, use_bias: bool = False, **kw) -> Linear:
+    """A reference CastedLinear named `name` (no bias unless asked)."""
+    return Linear(features, use_bias=use_bias, dtype=dtype, name=name, **kw)
+
+
+# --- Attention and SwiGLU with hand-written backward passes --------------------------------------
+# The math is the reference's; only the VJPs are written out, because XLA:CPU's autodiff of these
+# few ops spends more time in elementwise passes, layout transposes and the scatter-like adjoints
+# of slices (pad + add) than in the matmuls. Each is tested against autodiff of the plain forward.
+
+
+def _rope_f32(x_BHSK: jax.Array, cos_SK: jax.Array, sin_SK: jax.Array) -> jax.Array:
+    x = x_BHSK.astype(jnp.float32)
+    half = x.shape[-1] // 2
+    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return x * cos_SK + rotated * sin_SK
+
+
+def _rope_transpose_f32(g_BHSK: jax.Array, cos_SK: jax.Array, sin_SK: jax.Array) -> jax.Array:
+    # RoPE is x -> x*cos + R(x)*sin with R(x) = (-x2, x1); its transpose is g*cos + R^T(g*sin)
+    # with R^T(y) = (y2, -y1).
+    g = g_BHSK.astype(jnp.float32)
+    gs = g * sin_SK
+    half = g.shape[-1] // 2
+    return g * cos_SK + jnp.concatenate([gs[..., half:], -gs[..., :half]], axis=-1)
+
+
+def _core_fwd(q, k, v):
+    # softmax(q k^T / sqrt(K)) v over [N, S, K]; logits and softmax in fp32, probabilities cast
+    # to the input dtype for the second product, as fused attention kernels do. The scale goes
+    # on q, not on the [N, S, S] logits (XLA:CPU would materialise the scalar's broadcast).
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    logits = jnp.einsum("nqd,nkd->nqk", q * scale, k, preferred_element_type=jnp.float32)
+    p = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+    out = jnp.einsum("nqk,nkd->nqd", p, v, preferred_element_type=jnp.float32).astype(q.dtype)
+    return out, (q, k, v, p, out)
+
+
+def _core_bwd(res, d_out):
+    # Flash-attention style: the softmax term uses rowsum(dO * O) instead of rowsum(dP * P).
+    q, k, v, p, out = res
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    f32 = jnp.float32
+    d_v = jnp.einsum("nqk,nqd->nkd", p, d_out, preferred_element_type=f32)
+    d_p = jnp.einsum("nqd,nkd->nqk", d_out, v, preferred_element_type=f32)
+    delta = jnp.sum(d_out.astype(f32) * out.astype(f32), axis=-1, keepdims=True)
+    d_s = (p.astype(f32) * (d_p - delta)).astype(q.dtype)
+    d_q = jnp.einsum("nqk,nkd->nqd", d_s, k, preferred_element_type=f32) * scale
+    d_k = jnp.einsum("nqk,nqd->nkd", d_s, q, preferred_element_type=f32) * scale
+    return d_q, d_k, d_v
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def qkv_attention(
+    qkv_BSTK: jax.Array, cos_SK: jax.Array | None, sin_SK: jax.Array | None, num_heads: int
+) -> jax.Array:
+    """Non-causal attention from a fused projection [B, S, 3H, K] split [q | k | v].
+
+    RoPE (when cos/sin are given) is applied to q and k in fp32. Returns [B, S, H, K].
+    """
+    return _qkv_attention_fwd(qkv_BSTK, cos_SK, sin_SK, num_heads)[0]
+
+
+def _qkv_attention_fwd(qkv, cos, sin, num_heads):
+    # One layout change for all of q, k and v: [B, S, 3H, K] -> [B, 3H, S, K], then contiguous
+    # slices; the backward mirrors it (one concatenate along heads, one transpose back).
+    b, s, _, kd = qkv.shape
+    h = num_heads
+    t = jnp.swapaxes(qkv, 1, 2)
+    q, k, v = t[:, :h], t[:, h : 2 * h], t[:, 2 * h :]
+    if cos is not None:
+        q = _rope_f32(q, cos, sin).astype(qkv.dtype)
+        k = _rope_f32(k, cos, sin).astype(qkv.dtype)
+    flat = lambda a: a.reshape(b * h, s, kd)
+    out, res = _core_fwd(flat(q), flat(k), flat(v))
+    return jnp.swapaxes(out.reshape(b, h, s, kd), 1, 2), (res, cos, sin)
+
+
+def _qkv_attention_bwd(num_heads, res, d_out_BSHK):
+    core_res, cos, sin = res
+    b, s, h, kd = d_out_BSHK.shape
+    dtype = d_out_BSHK.dtype
+    d_out = jnp.swapaxes(d_out_BSHK, 1, 2).reshape(b * h, s, kd)
+    d_q, d_k, d_v = (t.reshape(b, h, s, kd) for t in _core_bwd(core_res, d_out))
+    if cos is not None:
+        d_q = _rope_transpose_f32(d_q, cos, sin)
+        d_k = _rope_transpose_f32(d_k, cos, sin)
+    d_t = jnp.concatenate([d_q.astype(dtype), d_k.astype(dtype), d_v.astype(dtype)], axis=1)
+    zeros = lambda a: None if a is None else jnp.zeros_like(a)
+    return jnp.swapaxes(d_t, 1, 2), zeros(cos), zeros(sin)
+
+
+qkv_attention.defvjp(_qkv_attention_fwd, _qkv_attention_bwd)
+
+
+@jax.custom_vjp
+def swiglu_activation(gate_up: jax.Array) -> jax.Array:
+    """silu(gate) * up for gate_up = [gate | up] along the last axis (computed in fp32)."""
+    return _swiglu_fwd(gate_up)[0]
+
+
+def _swiglu_fwd(gate_up):
+    g, u = jnp.split(gate_up.astype(jnp.float32), 2, axis=-1)
+    return (g * jax.nn.sigmoid(g) * u).astype(gate_up.dtype), gate_up
+
+
+def _swiglu_bwd(gate_up, d_h):
+    # One elementwise pass writes [d_gate | d_up] directly (no separate concatenate).
+    g, u = jnp.split(gate_up.astype(jnp.float32), 2, axis=-1)
+    d = d_h.astype(jnp.float32)
+    s = jax.nn.sigmoid(g)
+    d_g = d * u * s * (1.0 + g * (1.0 - s))
+    d_u = d * g * s
+    return (jnp.concatenate([d_g, d_u], axis=-1).astype(gate_up.dtype),)
+
+
+swiglu_activation.defvjp(_swiglu_fwd, _swiglu_bwd)
 
 
 class Attention(nn.Module):
@@ -100,22 +230,27 @@ class Attention(nn.Module):
     hidden_size: int
     num_heads: int
     dtype: jnp.dtype = jnp.float32
+    # "explicit": `qkv_attention` (materialises the [S, S] probabilities; fastest on CPU);
+    # "fused": jax.nn.dot_product_attention, which picks cuDNN's fused kernel where available.
+    impl: str = "explicit"
 
     @nn.compact
-    def __call__(
-        self, x_BSD: jax.Array, cos_sin: tuple[jax.Array, jax.Array] | None
-    ) -> jax.Array:
+    def __call__(self, x_BSD: jax.Array, cos_sin: tuple[jax.Array, jax.Array] | None) -> jax.Array:
         b, s, _ = x_BSD.shape
         h = self.num_heads
         head_dim = self.hidden_size // h
         qkv = dense(3 * h * head_dim, self.dtype, "qkv_proj")(x_BSD)
-        qkv = qkv.reshape(b, s, 3 * h, head_dim)
         # Reference split order: [q heads | k heads | v heads] (num_kv_heads == num_heads).
-        q, k, v = qkv[:, :, :h], qkv[:, :, h : 2 * h], qkv[:, :, 2 * h :]
-        if cos_sin is not None:
-            q = apply_rope(q, *cos_sin)
-            k = apply_rope(k, *cos_sin)
-        out = jax.nn.dot_product_attention(q, k, v, is_causal=False)  # scale 1/sqrt(head_dim)
+        qkv = qkv.reshape(b, s, 3 * h, head_dim)
+        if self.impl == "fused":
+            q, k, v = qkv[:, :, :h], qkv[:, :, h : 2 * h], qkv[:, :, 2 * h :]
+            if cos_sin is not None:
+                q = apply_rope(q, *cos_sin)
+                k = apply_rope(k, *cos_sin)
+            out = jax.nn.dot_product_attention(q, k, v, is_causal=False)  # scale 1/sqrt(hd)
+        else:
+            cos, sin = cos_sin if cos_sin is not None else (None, None)
+            out = qkv_attention(qkv, cos, sin, h)
         return dense(self.hidden_size, self.dtype, "o_proj")(out.reshape(b, s, h * head_dim))
 
 
@@ -130,39 +265,14 @@ class SwiGLU(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         inter = swiglu_width(self.hidden_size, self.expansion)
         gate_up = dense(2 * inter, self.dtype, "gate_up_proj")(x)
-        gate, up = jnp.split(gate_up, 2, axis=-1)
-        return dense(self.hidden_size, self.dtype, "down_proj")(jax.nn.silu(gate) * up)
-
-
-class TokenMixer(nn.Module):
-    """TRM-MLP token mixing: a SwiGLU over the sequence axis of a [B, S, D] state.
-
-    The reference transposes to [B, D, S] and applies a SwiGLU of width S; contracting the
-    sequence axis with einsum is the same math without the two transposes. Kernels keep the
-    Dense layout ([S, 2I] and [I, S]) so reference weights map one to one.
-    """
-
-    seq_len: int
-    expansion: float
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x_BSD: jax.Array) -> jax.Array:
-        inter = swiglu_width(self.seq_len, self.expansion)
-        init = lecun_normal()
-        w_gu = self.param("gate_up_proj", init, (self.seq_len, 2 * inter), jnp.float32)
-        w_down = self.param("down_proj", init, (inter, self.seq_len), jnp.float32)
-        x = x_BSD.astype(self.dtype)
-        gate_up = jnp.einsum("bsd,si->bid", x, w_gu.astype(self.dtype))
-        gate, up = jnp.split(gate_up, 2, axis=1)
-        return jnp.einsum("bid,is->bsd", jax.nn.silu(gate) * up, w_down.astype(self.dtype))
+        return dense(self.hidden_size, self.dtype, "down_proj")(swiglu_activation(gate_up))
 
 
 class Block(nn.Module):
     """Post-norm block: h = norm(h + mix(h)); h = norm(h + SwiGLU(h)).
 
-    `mixer="mlp"` is TRM-MLP: its norm runs over the SEQUENCE axis, as in the reference (which
-    normalises the last axis of the transposed [B, D, S] state).
+    `mixer="mlp"` is TRM-MLP: the mixing SwiGLU (width `seq_len`) and its norm act on the
+    transposed [B, D, S] state, i.e. across positions, as in the reference.
     """
 
     hidden_size: int
@@ -172,14 +282,18 @@ class Block(nn.Module):
     mixer: Mixer = "attention"
     eps: float = 1e-5
     dtype: jnp.dtype = jnp.float32
+    attention: str = "explicit"  # see Attention.impl
 
     @nn.compact
     def __call__(self, h_BSD: jax.Array, cos_sin: tuple[jax.Array, jax.Array] | None) -> jax.Array:
         if self.mixer == "mlp":
-            out = TokenMixer(self.seq_len, self.expansion, self.dtype, name="mlp_t")(h_BSD)
-            h_BSD = rms_norm(h_BSD + out, self.eps, axis=1)
+            h_BDS = jnp.swapaxes(h_BSD, 1, 2)
+            out = SwiGLU(self.seq_len, self.expansion, self.dtype, name="mlp_t")(h_BDS)
+            h_BSD = jnp.swapaxes(rms_norm(h_BDS + out, self.eps), 1, 2)
         else:
-            attn = Attention(self.hidden_size, self.num_heads, self.dtype, name="self_attn")
+            attn = Attention(
+                self.hidden_size, self.num_heads, self.dtype, self.attention, name="self_attn"
+            )
             h_BSD = rms_norm(h_BSD + attn(h_BSD, cos_sin), self.eps)
         out = SwiGLU(self.hidden_size, self.expansion, self.dtype, name="mlp")(h_BSD)
         return rms_norm(h_BSD + out, self.eps)
@@ -196,6 +310,7 @@ class ReasoningNet(nn.Module):
     mixer: Mixer = "attention"
     eps: float = 1e-5
     dtype: jnp.dtype = jnp.float32
+    attention: str = "explicit"
 
     @nn.compact
     def __call__(
@@ -214,6 +329,7 @@ class ReasoningNet(nn.Module):
                 self.mixer,
                 self.eps,
                 self.dtype,
+                self.attention,
                 name=f"layers_{i}",
             )(h_BSD, cos_sin)
         return h_BSD

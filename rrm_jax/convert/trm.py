@@ -11,8 +11,8 @@ Matches the parameter and buffer names of `models/recursive_reasoning/trm.py` (a
     {L}.self_attn.o_proj.weight          [D, D]           {N}/self_attn/o_proj/kernel (T)
     {L}.mlp.gate_up_proj.weight          [2I, D]          {N}/mlp/gate_up_proj/kernel (T)
     {L}.mlp.down_proj.weight             [D, I]           {N}/mlp/down_proj/kernel (T)
-    {L}.mlp_t.gate_up_proj.weight        [2I_t, S]        {N}/mlp_t/gate_up_proj (T)
-    {L}.mlp_t.down_proj.weight           [S, I_t]         {N}/mlp_t/down_proj (T)
+    {L}.mlp_t.gate_up_proj.weight        [2I_t, S]        {N}/mlp_t/gate_up_proj/kernel (T)
+    {L}.mlp_t.down_proj.weight           [S, I_t]         {N}/mlp_t/down_proj/kernel (T)
     inner.lm_head.weight                 [V, D]           dense/heads/lm_head/kernel (T)
     inner.q_head.weight, .bias           [2, D], [2]      dense/heads/q_head/kernel (T), bias
     inner.puzzle_emb.weights             [N_ids, Dp]      puzzle_emb
@@ -91,9 +91,9 @@ def _layout(config) -> dict[str, tuple[tuple[int, ...], tuple[str, ...], bool]]:
         if m.mixer == "mlp":
             inter_t = swiglu_width(seq, m.expansion)
             out[src + "mlp_t.gate_up_proj.weight"] = (
-                (2 * inter_t, seq), dst + ("mlp_t", "gate_up_proj"), True)
+                (2 * inter_t, seq), dst + ("mlp_t", "gate_up_proj", "kernel"), True)
             out[src + "mlp_t.down_proj.weight"] = (
-                (seq, inter_t), dst + ("mlp_t", "down_proj"), True)
+                (seq, inter_t), dst + ("mlp_t", "down_proj", "kernel"), True)
         else:
             inner_width = (d // m.num_heads) * m.num_heads
             out[src + "self_attn.qkv_proj.weight"] = (

@@ -34,8 +34,17 @@ def build(config) -> Model:
     prefix = prefix_length(m.puzzle_emb_ndim, m.hidden_size, m.puzzle_emb_len)
     seq = m.seq_len + prefix
     embed = InputEmbedding(m.vocab_size, m.hidden_size, prefix, seq, m.pos_encodings, dtype)
-    net = ReasoningNet(m.num_layers, m.hidden_size, m.num_heads, m.expansion, seq, m.mixer,
-                       m.rms_norm_eps, dtype)
+    net = ReasoningNet(
+        m.num_layers,
+        m.hidden_size,
+        m.num_heads,
+        m.expansion,
+        seq,
+        m.mixer,
+        m.rms_norm_eps,
+        dtype,
+        m.attention,
+    )
     heads = OutputHeads(m.vocab_size, prefix, dtype)
     head_dim = m.hidden_size // m.num_heads
     use_rope = m.pos_encodings == "rope"
@@ -57,8 +66,9 @@ def build(config) -> Model:
                 "heads": heads.init(k_heads, h)["params"],
             },
             # Zero-initialised, like the reference's CastedSparseEmbedding(init_std=0).
-            "puzzle_emb": jnp.zeros((max(m.num_puzzle_identifiers, 1), m.puzzle_emb_ndim),
-                                    jnp.float32),
+            "puzzle_emb": jnp.zeros(
+                (max(m.num_puzzle_identifiers, 1), m.puzzle_emb_ndim), jnp.float32
+            ),
             "const": {
                 "y_init": init_std1(k_y, (m.hidden_size,), jnp.float32).astype(dtype),
                 "z_init": init_std1(k_z, (m.hidden_size,), jnp.float32).astype(dtype),
@@ -94,8 +104,17 @@ def build(config) -> Model:
         def answer(p, c):
             return {"y": f(p, c["y"], c["z"]), "z": c["z"]}
 
-        carry = recursion.recurse(latent, answer, dense["net"], carry, x, cycles=r.cycles,
-                                  latent_steps=r.latent_steps, rule=r.gradient, remat=r.remat)
+        carry = recursion.recurse(
+            latent,
+            answer,
+            dense["net"],
+            carry,
+            x,
+            cycles=r.cycles,
+            latent_steps=r.latent_steps,
+            rule=r.gradient,
+            remat=r.remat,
+        )
         logits, q_halt, q_continue = heads.apply({"params": dense["heads"]}, carry["y"])
         return jax.lax.stop_gradient(carry), Outputs(logits, q_halt, q_continue)
 

@@ -95,23 +95,17 @@ def test_swiglu_gate_is_first_half():
     np.testing.assert_allclose(mod.apply({"params": p}, x), want, rtol=1e-5, atol=1e-6)
 
 
-def test_token_mixer_is_a_swiglu_over_the_sequence_axis():
-    b, s, d = 2, 6, 4
-    x = jax.random.normal(jax.random.PRNGKey(0), (b, s, d))
-    mixer = layers.TokenMixer(s, 4.0)
-    p = mixer.init(jax.random.PRNGKey(1), x)["params"]
-    swiglu = layers.SwiGLU(s, 4.0)
-    sp = {"gate_up_proj": {"kernel": p["gate_up_proj"]}, "down_proj": {"kernel": p["down_proj"]}}
-    want = jnp.swapaxes(swiglu.apply({"params": sp}, jnp.swapaxes(x, 1, 2)), 1, 2)
-    np.testing.assert_allclose(mixer.apply({"params": p}, x), want, rtol=1e-5, atol=1e-6)
-
-
-def test_mlp_block_normalises_the_sequence_axis_then_the_channels():
+def test_mlp_block_mixes_positions_then_channels_with_sequence_axis_norm():
     b, s, d = 2, 6, 8
     x = jax.random.normal(jax.random.PRNGKey(0), (b, s, d))
     block = layers.Block(d, 2, 4.0, s, mixer="mlp")
     p = block.init(jax.random.PRNGKey(1), x, None)["params"]
-    mixed = layers.TokenMixer(s, 4.0).apply({"params": p["mlp_t"]}, x)
+    wgu = p["mlp_t"]["gate_up_proj"]["kernel"]  # [S, 2I]: mixes positions
+    wd = p["mlp_t"]["down_proj"]["kernel"]  # [I, S]
+    inter = wd.shape[0]
+    gate_up = jnp.einsum("bsd,si->bid", x, wgu)
+    gate, up = gate_up[:, :inter], gate_up[:, inter:]
+    mixed = jnp.einsum("bid,is->bsd", jax.nn.silu(gate) * up, wd)
     h = layers.rms_norm(x + mixed, axis=1)  # the reference's norm of the transposed [B, D, S]
     h = layers.rms_norm(h + layers.SwiGLU(d, 4.0).apply({"params": p["mlp"]}, h))
     np.testing.assert_allclose(block.apply({"params": p}, x, None), h, rtol=1e-5, atol=1e-6)
@@ -126,3 +120,49 @@ def test_truncated_lecun_init_statistics():
     e = layers.truncated_normal(1.0)(jax.random.PRNGKey(1), (200_000,))
     assert float(jnp.std(e)) == pytest.approx(1.0, rel=0.01)
     assert float(jnp.abs(layers.truncated_normal(0.0)(jax.random.PRNGKey(2), (4,))).max()) == 0
+
+
+def _plain_attention(qkv, cos_sin, h):
+    q, k, v = qkv[:, :, :h], qkv[:, :, h : 2 * h], qkv[:, :, 2 * h :]
+    if cos_sin is not None:
+        q, k = layers.apply_rope(q, *cos_sin), layers.apply_rope(k, *cos_sin)
+    return jax.nn.dot_product_attention(q, k, v)
+
+
+@pytest.mark.parametrize("rope", [True, False])
+def test_hand_written_attention_vjp_matches_autodiff(rope):
+    b, s, h, k = 2, 7, 3, 8
+    qkv = jax.random.normal(jax.random.PRNGKey(0), (b, s, 3 * h, k))
+    w = jax.random.normal(jax.random.PRNGKey(1), (b, s, h, k))
+    cs = layers.rope_tables(s, k) if rope else None
+    cos, sin = cs if rope else (None, None)
+    got = layers.qkv_attention(qkv, cos, sin, h)
+    np.testing.assert_allclose(got, _plain_attention(qkv, cs, h), rtol=1e-5, atol=1e-6)
+    g_got = jax.grad(lambda t: jnp.sum(layers.qkv_attention(t, cos, sin, h) * w))(qkv)
+    g_want = jax.grad(lambda t: jnp.sum(_plain_attention(t, cs, h) * w))(qkv)
+    np.testing.assert_allclose(g_got, g_want, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_implementations_agree_inside_the_module():
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 16))
+    cs = layers.rope_tables(5, 8)
+    explicit, fused = layers.Attention(16, 2), layers.Attention(16, 2, impl="fused")
+    p = explicit.init(jax.random.PRNGKey(1), x, cs)
+    f = lambda mod: lambda pp, xx: jnp.sum(jnp.sin(mod.apply(pp, xx, cs)))
+    np.testing.assert_allclose(
+        explicit.apply(p, x, cs), fused.apply(p, x, cs), rtol=1e-5, atol=1e-6
+    )
+    ge = jax.grad(f(explicit), argnums=(0, 1))(p, x)
+    gf = jax.grad(f(fused), argnums=(0, 1))(p, x)
+    for a, b in zip(jax.tree.leaves(ge), jax.tree.leaves(gf), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_hand_written_swiglu_vjp_matches_autodiff():
+    gu = jax.random.normal(jax.random.PRNGKey(0), (4, 6, 10)) * 3
+    w = jax.random.normal(jax.random.PRNGKey(1), (4, 6, 5))
+    plain = lambda t: jax.nn.silu(t[..., :5]) * t[..., 5:]
+    np.testing.assert_allclose(layers.swiglu_activation(gu), plain(gu), rtol=1e-6, atol=1e-6)
+    g_got = jax.grad(lambda t: jnp.sum(layers.swiglu_activation(t) * w))(gu)
+    g_want = jax.grad(lambda t: jnp.sum(plain(t) * w))(gu)
+    np.testing.assert_allclose(g_got, g_want, rtol=1e-5, atol=1e-6)
