@@ -104,6 +104,31 @@ def _geometry(box_rows: int, box_cols: int) -> _Geometry:
     return _Geometry(n, row_of, col_of, box_of)
 
 
+def _most_constrained(
+    empties: list[int],
+    k: int,
+    m: int,
+    rows: list[int],
+    cols: list[int],
+    boxes: list[int],
+    geo: _Geometry,
+) -> tuple[int, int, int]:
+    """(index j >= k in `empties`, its candidate bitmask, candidate count) of the empty cell
+    with the fewest candidates; stops early at a forced (1) or dead (0) cell."""
+    full = (1 << geo.size) - 1
+    row_of, col_of, box_of = geo.row_of, geo.col_of, geo.box_of
+    best_j, best_cand, best_n = k, 0, geo.size + 1
+    for j in range(k, m):
+        cell = empties[j]
+        cand = full & ~(rows[row_of[cell]] | cols[col_of[cell]] | boxes[box_of[cell]])
+        cnt = cand.bit_count()
+        if cnt < best_n:
+            best_n, best_j, best_cand = cnt, j, cand
+            if cnt <= 1:
+                break
+    return best_j, best_cand, best_n
+
+
 def _search(grid: list[int], geo: _Geometry, limit: int) -> tuple[int, int, list[int] | None]:
     """Counts solutions of ``grid`` (Python ints, 0 = blank) up to ``limit``.
 
@@ -129,7 +154,6 @@ def _search(grid: list[int], geo: _Geometry, limit: int) -> tuple[int, int, list
         else:
             empties.append(i)
 
-    full = (1 << n) - 1
     work = list(grid)
     m = len(empties)
     count = 0
@@ -145,17 +169,7 @@ def _search(grid: list[int], geo: _Geometry, limit: int) -> tuple[int, int, list
                 first = list(work)
             return count >= limit
         # Most-constrained cell first: it keeps the tree small and makes forced moves free.
-        best_j = k
-        best_cand = 0
-        best_n = n + 1
-        for j in range(k, m):
-            cell = empties[j]
-            cand = full & ~(rows[row_of[cell]] | cols[col_of[cell]] | boxes[box_of[cell]])
-            cnt = cand.bit_count()
-            if cnt < best_n:
-                best_n, best_j, best_cand = cnt, j, cand
-                if cnt <= 1:
-                    break
+        best_j, best_cand, best_n = _most_constrained(empties, k, m, rows, cols, boxes, geo)
         if best_n == 0:
             return False
         empties[k], empties[best_j] = empties[best_j], empties[k]
@@ -272,20 +286,11 @@ def _random_full_grid(board: Board, rng: np.random.Generator) -> list[int]:
     cols = [0] * n
     boxes = [0] * n
     grid = [0] * cells
-    full = (1 << n) - 1
 
     def dfs(k: int) -> bool:
         if k == cells:
             return True
-        best_j, best_cand, best_n = k, 0, n + 1
-        for j in range(k, cells):
-            cell = empties[j]
-            cand = full & ~(rows[row_of[cell]] | cols[col_of[cell]] | boxes[box_of[cell]])
-            cnt = cand.bit_count()
-            if cnt < best_n:
-                best_n, best_j, best_cand = cnt, j, cand
-                if cnt <= 1:
-                    break
+        best_j, best_cand, best_n = _most_constrained(empties, k, cells, rows, cols, boxes, geo)
         if best_n == 0:
             return False
         empties[k], empties[best_j] = empties[best_j], empties[k]

@@ -13,7 +13,6 @@ import pytest
 from rrm_jax.data.official import (
     FIELDS,
     DataError,
-    Metadata,
     PuzzleData,
     from_examples,
     load_identifiers,
@@ -21,37 +20,14 @@ from rrm_jax.data.official import (
     validate,
     write_split,
 )
+from tests.data import synthetic
 
 REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SEQ_LEN, VOCAB = 6, 5
 
 
 def multi_variant_data(seed: int = 0, num_groups: int = 7) -> PuzzleData:
-    """Groups of 1-3 puzzles (variants), each of 1-4 examples; label 0 is the ignore label."""
-    rng = np.random.default_rng(seed)
-    puzzles_per_group = rng.integers(1, 4, size=num_groups)
-    examples_per_puzzle = rng.integers(1, 5, size=int(puzzles_per_group.sum()))
-    n = int(examples_per_puzzle.sum())
-    num_ids = 1 + len(examples_per_puzzle)  # ARC style: one id per puzzle, 0 is the blank
-    return PuzzleData(
-        metadata=Metadata(
-            seq_len=SEQ_LEN,
-            vocab_size=VOCAB,
-            pad_id=0,
-            ignore_label_id=0,
-            blank_identifier_id=0,
-            num_puzzle_identifiers=num_ids,
-            total_groups=num_groups,
-            mean_puzzle_examples=n / len(examples_per_puzzle),
-            total_puzzles=len(examples_per_puzzle),
-            sets=("all",),
-        ),
-        inputs=rng.integers(1, VOCAB, size=(n, SEQ_LEN)).astype(np.uint8),
-        labels=rng.integers(0, VOCAB, size=(n, SEQ_LEN)).astype(np.uint8),
-        puzzle_identifiers=np.arange(1, num_ids, dtype=np.int32),
-        puzzle_indices=np.concatenate([[0], np.cumsum(examples_per_puzzle)]).astype(np.int32),
-        group_indices=np.concatenate([[0], np.cumsum(puzzles_per_group)]).astype(np.int32),
-    )
+    return synthetic.multi_variant_data(seed, num_groups, seq_len=SEQ_LEN, vocab=VOCAB)
 
 
 def assert_same(a: PuzzleData, b: PuzzleData) -> None:
