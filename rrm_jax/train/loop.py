@@ -54,6 +54,36 @@ def schedule_lengths(config, meta) -> tuple[int, int, int]:
     return total, min(every, total), t.checkpoint_every or min(every, total)
 
 
+# Blocks a resumed run must share with the run that wrote the checkpoint; the others (steps,
+# evaluation, logging, learning rates) may change on resume, and a change is reported.
+FIXED_ON_RESUME = ("data", "model", "recursion", "act", "loss")
+
+
+def check_resume_config(config, workdir: str) -> list[str]:
+    """Compares `config` with the workdir's config.json; returns the changed (allowed) fields.
+
+    Raises ConfigError if a field of FIXED_ON_RESUME differs.
+    """
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        saved = json.load(f)
+    current = json.loads(config.to_json_best_effort())
+    changed = []
+    for block, fields in current.items():
+        for key, value in fields.items() if isinstance(fields, dict) else ():
+            old = saved.get(block, {}).get(key, value)
+            if old != value:
+                changed.append(f"{block}.{key}: {old!r} -> {value!r}")
+                if block in FIXED_ON_RESUME:
+                    raise ConfigError(
+                        f"{workdir} holds a run with {block}.{key}={old!r}; this config has "
+                        f"{value!r}. Use a new --workdir (or the saved config) to resume."
+                    )
+    return changed
+
+
 def _init_data(config):
     data = data_lib.build(config.data)
     config = resolve(config, data.metadata)
@@ -104,6 +134,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
     # --- state: restore or initialise ----------------------------------------------------------
     checkpointer = ckpt_lib.Checkpointer(workdir, t.keep_checkpoints)
     start = checkpointer.latest_step()
+    changed = check_resume_config(config, workdir) if start is not None else []
     if start is not None:
         state, carry, saved = checkpointer.restore(
             start,
@@ -127,8 +158,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         donate_argnums=(0, 1),
     )
     eval_step = jax.jit(eval_lib.make_eval_step(model, config))
-    writer = metrics_lib.Writer(workdir, enabled=is_main)
+    writer = metrics_lib.Writer(workdir, enabled=is_main, resume_step=start)
     progress = metrics_lib.Progress(total, start, enabled=t.progress and is_main)
+    for line in changed:
+        progress.write(f"resuming with a changed config field: {line}")
     n_params = models.count_params(state.params["dense"])
     progress.write(
         f"rrm_jax: {config.model.name} ({n_params:,} params), {total} steps, batch "
@@ -192,7 +225,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         return {"step": step, **last_train}
     if summary is None:  # resumed at the end: evaluate what is there
         summary = evaluate(step)
-        save(step) if checkpointer.latest_step() != step else None
     checkpointer.close()
     writer.close()
     summary["step"] = step

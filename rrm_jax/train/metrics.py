@@ -55,17 +55,27 @@ def check_finite(sums: dict, step: int) -> None:
 
 
 class Writer:
-    """Scalars to TensorBoard event files under <workdir>/tb and to <workdir>/metrics.jsonl."""
+    """Scalars to TensorBoard event files under <workdir>/tb and to <workdir>/metrics.jsonl.
 
-    def __init__(self, workdir: str, enabled: bool = True):
+    On resume from step `resume_step`, JSON lines of later steps (written by the interrupted run
+    after its last checkpoint, and about to be recomputed) are dropped first.
+    """
+
+    def __init__(self, workdir: str, enabled: bool = True, resume_step: int = 0):
         self.enabled = enabled
         self._tb = None
         self._jsonl = None
         if enabled:
             from tensorboardX import SummaryWriter
 
+            path = os.path.join(workdir, "metrics.jsonl")
+            if resume_step and os.path.exists(path):
+                with open(path) as f:
+                    keep = [line for line in f if json.loads(line)["step"] <= resume_step]
+                with open(path, "w") as f:
+                    f.writelines(keep)
             self._tb = SummaryWriter(os.path.join(workdir, "tb"))
-            self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+            self._jsonl = open(path, "a")
 
     def write(self, step: int, prefix: str, metrics: dict) -> None:
         if not self.enabled:

@@ -188,3 +188,23 @@ def test_malformed_data_names_the_file(tmp_path):
     with pytest.raises(DataError, match=r"train/all__labels\.npy"):
         loop.run(c, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_resume_rejects_a_different_model_and_allows_more_steps(uninterrupted, tmp_path):
+    src, _ = uninterrupted
+    workdir = str(tmp_path / "extended")
+    shutil.copytree(src, workdir)
+    c = tiny_config()
+    c.model.hidden_size = 48
+    with pytest.raises(ConfigError, match="model.hidden_size"):
+        loop.run(c, workdir)
+    # An interrupted run may have logged steps after its last checkpoint: they are redone.
+    with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps({"step": 7, "split": "train", "loss": -1.0}) + "\n")
+    summary = loop.run(tiny_config(steps=8, eval_every=4), workdir)  # extend 6 -> 8 steps
+    assert summary["step"] == 8
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        train = [json.loads(line) for line in f]
+    train = [r for r in train if r["split"] == "train"]
+    assert [r["step"] for r in train] == list(range(1, 9))  # each step once, in order
+    assert train[6]["loss"] > 0
