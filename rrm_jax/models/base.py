@@ -12,7 +12,9 @@ A model is a NamedTuple of pure functions over pytrees (no module objects escape
   "puzzle_emb": the sparse puzzle-embedding table [num_ids, puzzle_emb_ndim], a buffer outside
                 the dense params, trained row-wise by SignSGD (see `optim.py`);
   "const":      fixed, untrained tensors such as the initial latents.
-`batch` is a dict with "inputs" [B, L] int32, "puzzle_identifiers" [B] int32 (and "labels").
+`batch` is a dict with "inputs" [B, L] int32, "puzzle_identifiers" [B] int32 and, in training,
+"labels" [B, L] (-100 = ignored), which models that condition on the target (GRAM's posterior)
+read there. `rng` is the per-step key for stochastic models (PTRM's noise, GRAM's sampling).
 The carry returned by `apply` carries no gradient (segments are detached, as in the reference).
 """
 
