@@ -102,3 +102,25 @@ def test_command_line_rejects_unknown_override(tmp_path):
     assert proc.returncode != 0
     assert "hiden_size" in proc.stderr
     assert not (tmp_path / "run").exists()  # rejected before any work
+
+
+REAL_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+SUDOKU_1K = os.path.join(REAL_DATA, "sudoku-extreme", "ML-TRM_sudoku-extreme-full")
+MAZE = os.path.join(REAL_DATA, "maze-30x30-hard-1k", "alphaXiv_TRM")
+
+
+@pytest.mark.skipif(not os.path.isdir(MAZE), reason="Maze-Hard data not present")
+def test_maze_row_on_real_data(tmp_path):
+    c = _shrink(TRM.get_config("maze_hard"))
+    c.data.path = MAZE
+    summary = loop.run(c, str(tmp_path / "run"))
+    assert summary["step"] == 1 and summary["count"] == 4
+
+
+@pytest.mark.skipif(not os.path.isdir(SUDOKU_1K), reason="Sudoku-Extreme 1k data not present")
+def test_sudoku_row_on_real_data_with_official_augmentation(tmp_path):
+    c = _shrink(TRM.get_config("sudoku_extreme"))
+    # This copy of the 1k subset ships its training split only, un-augmented.
+    c.data.update(dict(path=SUDOKU_1K, test_split="train", augmentation="sudoku", num_aug=1000))
+    summary = loop.run(c, str(tmp_path / "run"))
+    assert summary["step"] == 1 and np.isfinite(summary["lm_loss"])
