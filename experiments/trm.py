@@ -16,7 +16,7 @@ README commands; all runs `arch=trm ema=True`), plus `tiny`, a CPU-sized row.
 | maze_hard          | TRM-Att, 6.8M   | 3, 4 | 85.3 exact                | 4x L40S, < 24 h      |
 | arc_agi_1          | TRM-Att, 6.8M   | 3, 4 | 44.6 pass@2               | 4x H100, ~3 days     |
 | arc_agi_2          | TRM-Att, 6.8M   | 3, 4 | 7.8 pass@2                | 4x H100, ~3 days     |
-| tiny               | TRM-MLP, 0.16M  | 2, 2 | CPU demo, generated 6x6   | 2-core CPU, ~7 min   |
+| tiny               | TRM-MLP, 0.16M  | 2, 2 | CPU demo, generated 6x6   | 2-core CPU, ~4 min   |
 
 Data for the paper rows is the official numpy format (`dataset/build_*_dataset.py` of the
 reference, or this project's builders). The official Sudoku build stores 1000 augmented variants
