@@ -86,3 +86,26 @@ def halt(
         min_halt = jnp.where(explore, min_steps, 0)
         halted = halted & (steps >= min_halt)
     return steps, halted
+
+
+def q_continue_target(
+    model, params: dict, latent, data: dict, steps: jax.Array, *, max_steps: int, rng=None
+) -> jax.Array:
+    """HRM's bootstrapped target for q_continue, with NO gradient.
+
+    As the reference (`hrm_act_v1.py`, after PQN: no replay buffer, no target network): one more
+    forward pass of the same model on the new carry and the same examples gives the next
+    segment's (q_halt', q_continue'); the target is sigmoid(q_halt') if this segment is the last
+    one (steps + 1 >= max_steps), else sigmoid(max(q_halt', q_continue')). Both the params and
+    the result are stop_gradient-ed: no gradient may flow into the bootstrap (the JAX HRM ports
+    we know of let it through; the test suite checks this one does not).
+
+    Args:
+      steps: segments run on each row BEFORE the segment that produced `latent`.
+    """
+    _, nxt = model.apply(
+        jax.lax.stop_gradient(params), jax.lax.stop_gradient(latent), data, rng=rng, training=True
+    )
+    is_last = steps + 1 >= max_steps
+    best = jnp.where(is_last, nxt.q_halt, jnp.maximum(nxt.q_halt, nxt.q_continue))
+    return jax.lax.stop_gradient(jax.nn.sigmoid(best.astype(jnp.float32)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from rrm_jax.recursion import GRADIENT_RULES
+from rrm_jax.recursion import FIXED_POINT_RULES, GRADIENT_RULES
 
 DTYPES = ("float32", "bfloat16")
 MIXERS = ("attention", "mlp")
@@ -46,7 +46,9 @@ def base_config() -> ml_collections.ConfigDict:
         hidden_size=512,
         num_heads=8,
         expansion=4.0,
-        num_layers=2,
+        num_layers=2,  # layers of the latent (f_L) net, or of TRM's one net
+        h_layers=0,  # layers of the answer (f_H) net when there are two (0: num_layers)
+        separate_nets=False,  # TRM: two nets instead of one (the paper's ablation); HRM: always
         mixer="attention",  # "mlp" is TRM-MLP (token-mixing SwiGLU, no attention)
         # Attention kernel, same math: "explicit" (hand-written VJP, materialises the [S, S]
         # probabilities; fastest on CPU) or "fused" (jax.nn.dot_product_attention; cuDNN's
@@ -69,12 +71,18 @@ def base_config() -> ml_collections.ConfigDict:
         latent_steps=6,  # n (the reference's L_cycles)
         gradient="last_recursion",
         remat=False,
+        neumann_terms=2,  # k of gradient="neumann" (0 is "one_step")
+        implicit_tol=1e-4,  # gradient="implicit": stop when the relative change is below this
+        implicit_max_iters=30,  # ... or after this many fixed-point iterations
     )
 
     c.act = dict(
         max_steps=16,  # N_sup, the reference's halt_max_steps
         exploration_prob=0.1,
-        halt_rule="q_halt",  # TRM: halt when q_halt > 0; HRM: when q_halt > q_continue
+        # "q_halt" (TRM): halt when q_halt > 0, no continue loss. "q_halt_vs_continue" (HRM's
+        # Q-learning): halt when q_halt > q_continue and train q_continue on the bootstrapped
+        # target from an extra, gradient-free forward pass.
+        halt_rule="q_halt",
     )
 
     c.loss = dict(
@@ -200,12 +208,18 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _one_of(r.gradient, GRADIENT_RULES, "recursion.gradient")
     if r.cycles < 1 or r.latent_steps < 0:
         raise ConfigError("recursion.cycles must be >= 1 and recursion.latent_steps >= 0")
-    if r.gradient == "one_step" and r.latent_steps < 1:
-        raise ConfigError("recursion.gradient='one_step' needs recursion.latent_steps >= 1")
+    if r.gradient in FIXED_POINT_RULES and r.latent_steps < 1:
+        raise ConfigError(f"recursion.gradient={r.gradient!r} needs recursion.latent_steps >= 1")
+    if r.neumann_terms < 0 or r.implicit_max_iters < 1 or r.implicit_tol <= 0:
+        raise ConfigError(
+            "recursion.neumann_terms >= 0, implicit_max_iters >= 1 and "
+            "implicit_tol > 0 are required"
+        )
+    if m.h_layers < 0:
+        raise ConfigError("model.h_layers must be >= 0")
 
     _one_of(a.halt_rule, HALT_RULES, "act.halt_rule")
-    if a.halt_rule == "q_halt_vs_continue":
-        raise ConfigError("act.halt_rule='q_halt_vs_continue' (HRM's Q-learning) is not built yet")
+    _one_of(m.name, ("trm", "hrm"), "model.name")
     if a.max_steps < 1:
         raise ConfigError("act.max_steps must be >= 1")
     if not 0.0 <= a.exploration_prob <= 1.0:
@@ -237,7 +251,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if config.mesh.data not in (-1,) and not 1 <= config.mesh.data <= num_devices:
         raise ConfigError(f"mesh.data={config.mesh.data} but {num_devices} devices are present")
     eval_batch = e.batch_size or t.global_batch_size
-    for name, size in (("train.global_batch_size", t.global_batch_size),
-                       ("eval.batch_size", eval_batch)):
+    for name, size in (
+        ("train.global_batch_size", t.global_batch_size),
+        ("eval.batch_size", eval_batch),
+    ):
         if size % devices:
             raise ConfigError(f"{name}={size} is not divisible by the {devices} data devices")

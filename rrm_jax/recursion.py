@@ -15,8 +15,14 @@ carries gradient:
   updates) is differentiated.
 * ``one_step``: HRM's 1-step gradient: only the last latent update and the last answer update are
   differentiated. Written as a `jax.custom_vjp` whose backward differentiates the final step at the
-  reached state and sends zero cotangent to everything before it; this is the k = 0 member of the
-  Neumann-series family of fixed-point gradients.
+  reached state and sends zero cotangent to everything before it.
+* ``neumann`` (k terms) and ``implicit``: the fixed-point (deep-equilibrium) gradients that HRM's
+  1-step rule approximates. With G = (one latent update, then one answer update) and the reached
+  state z* taken as G's fixed point, the implicit function theorem gives, for an output cotangent
+  g, dL/d(params, x) = w dG/d(params, x) at z* with w = g (I - dG/dz)^-1. ``neumann`` sums
+  w = g + g J + ... + g J^k (J = dG/dz, applied as VJPs); ``implicit`` iterates w <- g + w J until
+  the relative change is below `implicit_tol` (at most `implicit_max_iters` times). ``one_step``
+  is ``neumann`` with k = 0.
 
 No-gradient prefixes run on `stop_gradient`-ed params, carry and injection, so autodiff never sees
 them: their compiled memory does not depend on how many steps they take (tested).
@@ -30,8 +36,9 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
-GradientRule = Literal["full", "last_recursion", "one_step"]
-GRADIENT_RULES: tuple[str, ...] = ("full", "last_recursion", "one_step")
+GradientRule = Literal["full", "last_recursion", "one_step", "neumann", "implicit"]
+GRADIENT_RULES: tuple[str, ...] = ("full", "last_recursion", "one_step", "neumann", "implicit")
+FIXED_POINT_RULES: tuple[str, ...] = ("one_step", "neumann", "implicit")
 
 Params = Any
 Carry = Any
@@ -94,6 +101,9 @@ def recurse(
     latent_steps: int,
     rule: GradientRule,
     remat: bool = False,
+    neumann_terms: int = 0,
+    implicit_tol: float = 1e-4,
+    implicit_max_iters: int = 50,
 ) -> Carry:
     """Runs T cycles of n latent updates and one answer update under a gradient rule.
 
@@ -105,9 +115,11 @@ def recurse(
       x: the input injection (a pytree); it receives gradient where the rule allows.
       cycles: T >= 1.
       latent_steps: n >= 0.
-      rule: "full", "last_recursion" or "one_step".
+      rule: "full", "last_recursion", "one_step", "neumann" or "implicit".
       remat: recompute the activations of each differentiated update in the backward pass
         (`jax.checkpoint`), trading compute for memory.
+      neumann_terms: k for "neumann".
+      implicit_tol, implicit_max_iters: stopping rule of "implicit".
 
     Returns:
       The carry after T * (n + 1) updates.
@@ -128,7 +140,7 @@ def recurse(
     if rule == "last_recursion":
         carry = no_grad(lambda p, c, xx: run(p, c, xx, cycles - 1), params, carry, x)
         return run(params, carry, x, 1, grad=True)
-    if rule == "one_step":
+    if rule in FIXED_POINT_RULES:
 
         def prefix(p, c, xx):
             c = run(p, c, xx, cycles - 1)
@@ -139,21 +151,57 @@ def recurse(
                 c = latent(p, c, xx)
             return answer(p, c)
 
-        return one_step(prefix, last, params, carry, x)
+        terms = {"one_step": 0, "neumann": neumann_terms, "implicit": None}[rule]
+        return fixed_point(
+            prefix,
+            last,
+            params,
+            carry,
+            x,
+            terms=terms,
+            tol=implicit_tol,
+            max_iters=implicit_max_iters,
+        )
     raise ValueError(f"unknown gradient rule {rule!r}; expected one of {GRADIENT_RULES}")
 
 
-def one_step(
+def options(recursion_config) -> dict:
+    """The fixed-point solver settings of a config's `recursion` block, as `recurse` kwargs."""
+    r = recursion_config
+    return dict(
+        neumann_terms=r.neumann_terms,
+        implicit_tol=r.implicit_tol,
+        implicit_max_iters=r.implicit_max_iters,
+    )
+
+
+def _add(a, b):
+    return jax.tree.map(jnp.add, a, b)
+
+
+def _like(tree, ref):
+    return jax.tree.map(lambda t, r: t.astype(r.dtype), tree, ref)
+
+
+def fixed_point(
     prefix: Callable[[Params, Carry, Any], Carry],
     last: Callable[[Params, Carry, Any], Carry],
     params: Params,
     carry: Carry,
     x: Any,
+    *,
+    terms: int | None,
+    tol: float = 1e-4,
+    max_iters: int = 50,
 ) -> Carry:
-    """`last(params, prefix(params, carry, x), x)` with HRM's 1-step gradient.
+    """`last(params, prefix(params, carry, x), x)` with a fixed-point gradient.
 
-    The backward pass is the VJP of `last` at the state `prefix` reached, w.r.t. params and x;
-    the cotangent of the incoming carry is exactly zero and `prefix` is never differentiated.
+    `prefix` is never differentiated and the incoming carry gets exactly zero cotangent. The
+    backward pass takes the VJP of `last` (G) at the state `prefix` reached (z*): with `terms`
+    = k it propagates w = sum_{i<=k} g J^i (J = dG/dz*), with `terms=None` it solves
+    w = g + w J by fixed-point iteration (stopping when the relative change of w is below
+    `tol`, at most `max_iters` iterations); then returns w dG/d(params, x). k = 0 is HRM's
+    1-step gradient. The sums run in fp32 whatever the carry's dtype.
     """
 
     @jax.custom_vjp
@@ -162,12 +210,39 @@ def one_step(
 
     def f_fwd(p, c, xx):
         mid = no_grad(prefix, p, c, xx)
-        out, vjp = jax.vjp(lambda pp, xxx: last(pp, mid, xxx), p, xx)
+        out, vjp = jax.vjp(last, p, mid, xx)
         return out, (vjp, c)
 
     def f_bwd(res, g):
         vjp, c = res
-        g_params, g_x = vjp(g)
+        g32 = jax.tree.map(lambda t: t.astype(jnp.float32), g)
+        j_t = lambda w: jax.tree.map(lambda t: t.astype(jnp.float32), vjp(_like(w, g))[1])
+        if terms is None:
+
+            def cond(state):
+                i, _, change = state
+                return (i < max_iters) & (change > tol)
+
+            def body(state):
+                i, w, _ = state
+                new = _add(g32, j_t(w))
+                diff = sum(
+                    jnp.sum(jnp.square(a - b))
+                    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(w), strict=True)
+                )
+                size = sum(jnp.sum(jnp.square(a)) for a in jax.tree.leaves(new))
+                return i + 1, new, jnp.sqrt(diff / jnp.maximum(size, 1e-30))
+
+            _, w, _ = jax.lax.while_loop(cond, body, (0, g32, jnp.float32(jnp.inf)))
+        else:
+
+            def term(_, state):
+                u, w = state
+                u = j_t(u)
+                return u, _add(w, u)
+
+            _, w = jax.lax.fori_loop(0, terms, term, (g32, g32))
+        g_params, _, g_x = vjp(_like(w, g))
         return g_params, jax.tree.map(jnp.zeros_like, c), g_x
 
     f.defvjp(f_fwd, f_bwd)

@@ -169,7 +169,9 @@ def _temp_bytes(rule, cycles, width=64):
 
     def f(p, c, x):
         return _loss(
-            recursion.recurse(latent, answer, p, c, x, cycles=cycles, latent_steps=4, rule=rule)
+            recursion.recurse(
+                latent, answer, p, c, x, cycles=cycles, latent_steps=4, rule=rule, neumann_terms=3
+            )
         )
 
     compiled = jax.jit(jax.grad(f, argnums=(0, 2))).lower(p, c, x).compile()
@@ -181,7 +183,7 @@ def _memory_table():
     return {(r, t): _temp_bytes(r, t) for r in recursion.GRADIENT_RULES for t in (2, 12)}
 
 
-@pytest.mark.parametrize("rule", ["one_step", "last_recursion"])
+@pytest.mark.parametrize("rule", ["one_step", "last_recursion", "neumann", "implicit"])
 def test_truncated_gradient_memory_is_flat_in_depth(rule):
     table = _memory_table()
     # Six times the no-grad steps; allow a few bytes of loop bookkeeping, not one more state
@@ -201,3 +203,122 @@ def test_rejects_bad_schedules():
         recursion.recurse(latent, answer, p, c, x, cycles=0, latent_steps=1, rule="full")
     with pytest.raises(ValueError, match="unknown gradient rule"):
         recursion.recurse(latent, answer, p, c, x, cycles=1, latent_steps=1, rule="nope")
+
+
+# --- the fixed-point family on maps whose fixed point is known --------------------------------
+
+N = 5
+
+
+def _contractive():
+    k = jax.random.split(jax.random.PRNGKey(7), 4)
+    a = jax.random.normal(k[0], (N, N))
+    a = 0.6 * a / jnp.linalg.norm(a, 2)  # spectral norm 0.6: a contraction
+    return (
+        {"a": a, "b": jax.random.normal(k[1], (N, N))},
+        jax.random.normal(k[2], (N,)),
+        (jax.random.normal(k[3], (N,))),
+    )
+
+
+def _linear_step(p, c, x):  # z <- A z + B x, fixed point (I - A)^-1 B x
+    return {"z": c["z"] @ p["a"].T + p["b"] @ x}
+
+
+def _identity(p, c):
+    return c
+
+
+def _grads(rule, cycles=80, **kw):
+    p, x, w = _contractive()
+
+    def loss(p, x):
+        out = recursion.recurse(
+            _linear_step,
+            _identity,
+            p,
+            {"z": jnp.zeros(N)},
+            x,
+            cycles=cycles,
+            latent_steps=1,
+            rule=rule,
+            **kw,
+        )
+        return jnp.dot(w, out["z"])
+
+    return jax.jit(jax.grad(loss, argnums=(0, 1)))(p, x)
+
+
+def test_implicit_gradient_matches_the_analytic_one():
+    p, x, w = _contractive()
+    u = jnp.linalg.solve((jnp.eye(N) - p["a"]).T, w)  # w (I - A)^-1, as a column
+    want_x = p["b"].T @ u
+    want_b = jnp.outer(u, x)
+    z_star = jnp.linalg.solve(jnp.eye(N) - p["a"], p["b"] @ x)
+    want_a = jnp.outer(u, z_star)
+    g_p, g_x = _grads("implicit", implicit_tol=1e-7, implicit_max_iters=200)
+    np.testing.assert_allclose(g_x, want_x, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g_p["b"], want_b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g_p["a"], want_a, rtol=1e-4, atol=1e-5)
+
+
+def test_neumann_converges_to_the_implicit_gradient_and_starts_at_one_step():
+    _, want_x = _grads("implicit", implicit_tol=1e-7, implicit_max_iters=200)
+    errors = [
+        float(jnp.linalg.norm(_grads("neumann", neumann_terms=k)[1] - want_x))
+        for k in (0, 1, 2, 4, 8, 16)
+    ]
+    assert all(b < a for a, b in zip(errors, errors[1:], strict=False)), errors
+    assert errors[-1] < 1e-3 * errors[0]
+    chex.assert_trees_all_close(_grads("neumann", neumann_terms=0), _grads("one_step"), rtol=1e-6)
+    # one_step is the k = 0 term: w = g, i.e. dL/dx = B^T w.
+    p, x, w = _contractive()
+    np.testing.assert_allclose(_grads("one_step")[1], p["b"].T @ w, rtol=1e-5)
+
+
+def test_implicit_gradient_of_a_nonlinear_map():
+    k = jax.random.split(jax.random.PRNGKey(3), 4)
+    wz = 0.5 * jax.random.normal(k[0], (N, N)) / np.sqrt(N)
+    params = {"wz": wz, "wx": jax.random.normal(k[1], (N, N))}
+    x, c = jax.random.normal(k[2], (N,)), jax.random.normal(k[3], (N,))
+    step = lambda p, z, x_: jnp.tanh(p["wz"] @ z + p["wx"] @ x_)
+
+    def loss(p, x_):
+        out = recursion.recurse(
+            lambda pp, cc, xx: {"z": step(pp, cc["z"], xx)},
+            _identity,
+            p,
+            {"z": jnp.zeros(N)},
+            x_,
+            cycles=100,
+            latent_steps=1,
+            rule="implicit",
+            implicit_tol=1e-7,
+            implicit_max_iters=200,
+        )
+        return jnp.dot(c, out["z"])
+
+    g_p, g_x = jax.grad(loss, argnums=(0, 1))(params, x)
+    z = jnp.zeros(N)
+    for _ in range(200):
+        z = step(params, z, x)
+    jz = jax.jacobian(step, argnums=1)(params, z, x)
+    jx = jax.jacobian(step, argnums=2)(params, z, x)
+    u = jnp.linalg.solve((jnp.eye(N) - jz).T, c)
+    np.testing.assert_allclose(g_x, jx.T @ u, rtol=1e-4, atol=1e-5)
+    jw = jax.jacobian(step, argnums=0)(params, z, x)["wz"]  # [N, N, N]
+    np.testing.assert_allclose(g_p["wz"], jnp.einsum("i,ijk->jk", u, jw), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("rule", ["neumann", "implicit"])
+def test_fixed_point_rules_send_nothing_to_the_initial_state(rule):
+    p, x, w = _contractive()
+
+    def loss(c):
+        out = recursion.recurse(
+            _linear_step, _identity, p, c, x, cycles=5, latent_steps=1, rule=rule
+        )
+        return jnp.dot(w, out["z"])
+
+    g = jax.grad(loss)({"z": jnp.ones(N)})
+    assert float(jnp.abs(g["z"]).max()) == 0.0

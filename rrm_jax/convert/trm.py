@@ -85,23 +85,41 @@ def _layout(config) -> dict[str, tuple[tuple[int, ...], tuple[str, ...], bool]]:
         out["inner.embed_pos.embedding_weight"] = ((seq, d), ("dense", "embed", "embed_pos"), False)
     if m.puzzle_emb_ndim > 0:
         out["inner.puzzle_emb.weights"] = (
-            (m.num_puzzle_identifiers, m.puzzle_emb_ndim), ("puzzle_emb",), False)
+            (m.num_puzzle_identifiers, m.puzzle_emb_ndim),
+            ("puzzle_emb",),
+            False,
+        )
     for i in range(m.num_layers):
         src, dst = f"inner.L_level.layers.{i}.", ("dense", "net", f"layers_{i}")
         if m.mixer == "mlp":
             inter_t = swiglu_width(seq, m.expansion)
             out[src + "mlp_t.gate_up_proj.weight"] = (
-                (2 * inter_t, seq), dst + ("mlp_t", "gate_up_proj", "kernel"), True)
+                (2 * inter_t, seq),
+                dst + ("mlp_t", "gate_up_proj", "kernel"),
+                True,
+            )
             out[src + "mlp_t.down_proj.weight"] = (
-                (seq, inter_t), dst + ("mlp_t", "down_proj", "kernel"), True)
+                (seq, inter_t),
+                dst + ("mlp_t", "down_proj", "kernel"),
+                True,
+            )
         else:
             inner_width = (d // m.num_heads) * m.num_heads
             out[src + "self_attn.qkv_proj.weight"] = (
-                (3 * inner_width, d), dst + ("self_attn", "qkv_proj", "kernel"), True)
+                (3 * inner_width, d),
+                dst + ("self_attn", "qkv_proj", "kernel"),
+                True,
+            )
             out[src + "self_attn.o_proj.weight"] = (
-                (d, inner_width), dst + ("self_attn", "o_proj", "kernel"), True)
+                (d, inner_width),
+                dst + ("self_attn", "o_proj", "kernel"),
+                True,
+            )
         out[src + "mlp.gate_up_proj.weight"] = (
-            (2 * inter, d), dst + ("mlp", "gate_up_proj", "kernel"), True)
+            (2 * inter, d),
+            dst + ("mlp", "gate_up_proj", "kernel"),
+            True,
+        )
         out[src + "mlp.down_proj.weight"] = ((d, inter), dst + ("mlp", "down_proj", "kernel"), True)
     return out
 
@@ -145,9 +163,7 @@ def from_official(state_dict: Mapping[str, Any], config) -> dict:
             raise ValueError(f"missing key {name!r} in the official state dict")
         a = np.asarray(sd[name])
         if a.shape != shape:
-            raise ValueError(
-                f"key {name!r} has shape {a.shape}, expected {shape} for this config"
-            )
+            raise ValueError(f"key {name!r} has shape {a.shape}, expected {shape} for this config")
         a = a.astype(np.float32)
         if transpose:
             a = a.T
@@ -170,8 +186,10 @@ def to_official(params: Mapping, config) -> dict[str, np.ndarray]:
         if transpose:
             a = a.T
         if a.shape != shape:
-            raise ValueError(f"params entry {'/'.join(path)!r} maps to {name!r} with shape "
-                             f"{a.shape}, expected {shape}")
+            raise ValueError(
+                f"params entry {'/'.join(path)!r} maps to {name!r} with shape "
+                f"{a.shape}, expected {shape}"
+            )
         out[name] = np.ascontiguousarray(a)
     return out
 
@@ -192,27 +210,33 @@ def config_from_official(official: Mapping[str, Any], config=None):
     o = dict(official)
     if not o.get("no_ACT_continue", True):
         raise ValueError("no_ACT_continue=False (Q-continue bootstrapping) is not supported")
-    config.model.update(dict(
-        name="trm",
-        hidden_size=int(o["hidden_size"]),
-        num_heads=int(o["num_heads"]),
-        expansion=float(o["expansion"]),
-        num_layers=int(o["L_layers"]),
-        mixer="mlp" if o.get("mlp_t", False) else "attention",
-        pos_encodings=o["pos_encodings"],
-        rope_theta=float(o.get("rope_theta", 10000.0)),
-        rms_norm_eps=float(o.get("rms_norm_eps", 1e-5)),
-        puzzle_emb_ndim=int(o.get("puzzle_emb_ndim", 0)),
-        puzzle_emb_len=int(o.get("puzzle_emb_len", 16)),
-        dtype=o.get("forward_dtype", "bfloat16"),
-        vocab_size=int(o["vocab_size"]),
-        seq_len=int(o["seq_len"]),
-        num_puzzle_identifiers=int(o["num_puzzle_identifiers"]),
-    ))
+    config.model.update(
+        dict(
+            name="trm",
+            hidden_size=int(o["hidden_size"]),
+            num_heads=int(o["num_heads"]),
+            expansion=float(o["expansion"]),
+            num_layers=int(o["L_layers"]),
+            mixer="mlp" if o.get("mlp_t", False) else "attention",
+            pos_encodings=o["pos_encodings"],
+            rope_theta=float(o.get("rope_theta", 10000.0)),
+            rms_norm_eps=float(o.get("rms_norm_eps", 1e-5)),
+            puzzle_emb_ndim=int(o.get("puzzle_emb_ndim", 0)),
+            puzzle_emb_len=int(o.get("puzzle_emb_len", 16)),
+            dtype=o.get("forward_dtype", "bfloat16"),
+            vocab_size=int(o["vocab_size"]),
+            seq_len=int(o["seq_len"]),
+            num_puzzle_identifiers=int(o["num_puzzle_identifiers"]),
+        )
+    )
     config.recursion.update(dict(cycles=int(o["H_cycles"]), latent_steps=int(o["L_cycles"])))
-    config.act.update(dict(max_steps=int(o["halt_max_steps"]),
-                           exploration_prob=float(o["halt_exploration_prob"]),
-                           halt_rule="q_halt"))
+    config.act.update(
+        dict(
+            max_steps=int(o["halt_max_steps"]),
+            exploration_prob=float(o["halt_exploration_prob"]),
+            halt_rule="q_halt",
+        )
+    )
     return config
 
 

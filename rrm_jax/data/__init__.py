@@ -41,8 +41,9 @@ def _board_from_seq_len(seq_len: int, where: str) -> sudoku.Board:
     return sudoku.Board(*shapes[side])
 
 
-def generated_sudoku(board: sudoku.Board, num_train: int, num_test: int, seed: int,
-                     min_givens: int = 0):
+def generated_sudoku(
+    board: sudoku.Board, num_train: int, num_test: int, seed: int, min_givens: int = 0
+):
     """Distinct generated puzzles, split into disjoint train and test sets (official encoding)."""
     gen = sudoku.generate(board, num_train + num_test, seed, min_givens=min_givens or None)
     inputs = sudoku.encode(gen["puzzles"])
@@ -63,8 +64,10 @@ def build(config_data) -> Datasets:
         for field in ("seq_len", "vocab_size"):
             a, b = getattr(train.metadata, field), getattr(test.metadata, field)
             if a != b:
-                raise DataError(f"{d.path}: {field} differs between {d.train_split} ({a}) and "
-                                f"{d.test_split} ({b})")
+                raise DataError(
+                    f"{d.path}: {field} differs between {d.train_split} ({a}) and "
+                    f"{d.test_split} ({b})"
+                )
     else:
         raise ValueError(f"unknown data.source {d.source!r}")
     augment = None

@@ -119,8 +119,12 @@ def plot_segments(summary: dict, path: str, title: str = "") -> None:
     segments = np.arange(1, len(acc) + 1)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(segments, acc, marker="o", label="fixed number of segments")
-    ax.axhline(100 * summary["exact_at_halt"], color="gray", linestyle="--",
-               label=f"ACT halt (mean {summary['halt_steps']:.1f} segments)")
+    ax.axhline(
+        100 * summary["exact_at_halt"],
+        color="gray",
+        linestyle="--",
+        label=f"ACT halt (mean {summary['halt_steps']:.1f} segments)",
+    )
     ax.set_xlabel("supervision segments at test time")
     ax.set_ylabel("exact accuracy (%)")
     ax.set_ylim(0, 100)

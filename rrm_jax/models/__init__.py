@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rrm_jax.models import trm
+from rrm_jax.models import hrm, trm
 from rrm_jax.models.base import Model, Outputs, count_params
 
-_BUILDERS = {"trm": trm.build}
+_BUILDERS = {"trm": trm.build, "hrm": hrm.build}
 NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 

@@ -32,8 +32,11 @@ def resolve(config: ml_collections.ConfigDict, meta) -> ml_collections.ConfigDic
     """Fills the data-derived model fields; rejects a config that contradicts the data."""
     config = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy
     m = config.model
-    for field, value in (("vocab_size", meta.vocab_size), ("seq_len", meta.seq_len),
-                         ("num_puzzle_identifiers", meta.num_puzzle_identifiers)):
+    for field, value in (
+        ("vocab_size", meta.vocab_size),
+        ("seq_len", meta.seq_len),
+        ("num_puzzle_identifiers", meta.num_puzzle_identifiers),
+    ):
         if m[field] == 0:
             m[field] = int(value)
         elif m[field] != value and not (field == "num_puzzle_identifiers" and m[field] > value):
@@ -116,12 +119,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
     model = models.build(config)
     tx, schedules = make_optimizer(config, total)
     sampler = TrainSampler(
-        data.train, t.global_batch_size, t.seed, epochs_per_iter=config.data.epochs_per_iter,
-        augment=data.augment, num_aug=data.num_aug,
-        process_index=jax.process_index(), process_count=jax.process_count(),
+        data.train,
+        t.global_batch_size,
+        t.seed,
+        epochs_per_iter=config.data.epochs_per_iter,
+        augment=data.augment,
+        num_aug=data.num_aug,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
     )
-    example = {k: np.zeros((t.global_batch_size,) + v.shape[1:], v.dtype)
-               for k, v in _peek(sampler).items()}
+    example = {
+        k: np.zeros((t.global_batch_size,) + v.shape[1:], v.dtype)
+        for k, v in _peek(sampler).items()
+    }
 
     def init_all(rng):
         state = state_lib.create(model, tx, rng, example, ema=config.optim.ema)
@@ -256,8 +266,9 @@ def _peek(sampler: TrainSampler) -> dict:
 def _eval_iter(test, config):
     e = config.eval
     size = e.batch_size or config.train.global_batch_size
-    batches = eval_batches(test, size, process_index=jax.process_index(),
-                           process_count=jax.process_count())
+    batches = eval_batches(
+        test, size, process_index=jax.process_index(), process_count=jax.process_count()
+    )
     if e.max_examples <= 0:
         yield from batches
         return

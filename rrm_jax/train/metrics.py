@@ -101,8 +101,14 @@ class Progress:
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
-                            file=sys.stdout, smoothing=0.1)
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stdout,
+                smoothing=0.1,
+            )
 
     def update(self, step: int, metrics: dict | None = None) -> None:
         if self.bar is None:

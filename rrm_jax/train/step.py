@@ -40,8 +40,11 @@ def make_train_step(model, config, tx, schedules) -> Callable:
     batch_size = config.train.global_batch_size
     schedule, emb_schedule = schedules
 
+    # HRM's Q-learning (the reference trains q_continue only when halt_max_steps > 1).
+    q_learning = a.halt_rule == "q_halt_vs_continue" and a.max_steps > 1
+
     def train_step(state: TrainState, carry: act.ActCarry, batch: dict):
-        k_model, k_halt = jax.random.split(jax.random.fold_in(state.rng, state.step))
+        k_model, k_halt, k_target = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
         params = state.params
         carry = act.refill(model, params, carry, batch)
         local_params, local_data, ids = local_view(params, carry.data)
@@ -49,9 +52,19 @@ def make_train_step(model, config, tx, schedules) -> Callable:
         def loss_fn(dense, rows):
             p = {**local_params, "dense": dense, "puzzle_emb": rows}
             latent, out = model.apply(p, carry.latent, local_data, rng=k_model, training=True)
+            target = None
+            if q_learning:
+                target = act.q_continue_target(
+                    model, p, latent, local_data, carry.steps, max_steps=a.max_steps, rng=k_target
+                )
             total, parts = losses.act_loss(
-                out.logits, out.q_halt, local_data["labels"],
-                kind=config.loss.type, q_weight=config.loss.q_weight,
+                out.logits,
+                out.q_halt,
+                local_data["labels"],
+                kind=config.loss.type,
+                q_weight=config.loss.q_weight,
+                q_continue=out.q_continue,
+                q_continue_target=target,
             )
             return total / batch_size, (latent, out, parts)
 
@@ -60,8 +73,14 @@ def make_train_step(model, config, tx, schedules) -> Callable:
             params["dense"], local_params["puzzle_emb"]
         )
         steps, halted = act.halt(
-            carry.steps, out.q_halt, out.q_continue, k_halt, max_steps=a.max_steps,
-            exploration_prob=a.exploration_prob, rule=a.halt_rule, training=True,
+            carry.steps,
+            out.q_halt,
+            out.q_continue,
+            k_halt,
+            max_steps=a.max_steps,
+            exploration_prob=a.exploration_prob,
+            rule=a.halt_rule,
+            training=True,
         )
 
         updates, opt_state = tx.update(g_dense, state.opt_state, params["dense"])
@@ -87,4 +106,3 @@ def make_train_step(model, config, tx, schedules) -> Callable:
         return state, act.ActCarry(latent, steps, halted, carry.data), metrics
 
     return train_step
-
