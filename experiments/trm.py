@@ -1,13 +1,13 @@
 """TRM: "Less is More: Recursive Reasoning with Tiny Networks".
 
-Jolicoeur-Martineau, arXiv 2510.04871.
-
-Rows of the paper's main table (Tables 4-5) with the official hyperparameters (the official
-README commands; all runs `arch=trm ema=True`), plus `tiny`, a CPU-sized row.
+Jolicoeur-Martineau, arXiv 2510.04871. Rows of the paper's main table (Tables 4-5) with the
+official hyperparameters (the official README commands; all runs `arch=trm ema=True`), the
+ablations of Tables 1 and 3 on Sudoku-Extreme, and `tiny`, a CPU-sized row.
 
     python -m rrm_jax.main --config=experiments/trm.py:tiny --workdir=runs/tiny
     python -m rrm_jax.main --config=experiments/trm.py:sudoku_extreme \
         --config.data.path=data/sudoku-extreme-1k-aug-1000 --workdir=runs/trm_sudoku_mlp
+    python -m rrm_jax.main --config=experiments/trm.py:sudoku_extreme,ablation=no_ema ...
 
 | row                | variant         | T, n | reported (paper)          | authors' hardware    |
 |--------------------|-----------------|------|---------------------------|----------------------|
@@ -18,48 +18,91 @@ README commands; all runs `arch=trm ema=True`), plus `tiny`, a CPU-sized row.
 | arc_agi_2          | TRM-Att, 6.8M   | 3, 4 | 7.8 pass@2                | 4x H100, ~3 days     |
 | tiny               | TRM-MLP, 0.16M  | 2, 2 | CPU demo, generated 6x6   | 2-core CPU, ~4 min   |
 
+Ablations (`sudoku_extreme,ablation=NAME`, TRM-MLP on Sudoku-Extreme; `ABLATIONS` below): Table 1
+one_step_gradient 56.5, separate_nets 82.4, no_ema 79.9, T2_n2 73.7, act_continue 86.1,
+four_layers_n3 79.5, self_attention 74.7; Table 3 (TRM with n = 2k) T1_n2 63.2, T2_n4 81.9,
+T4_n8 84.2, T6_n6 85.8. Table 2's single-z and multi-scale-z variants are different models, not
+switches, and are not built.
+
 Data for the paper rows is the official numpy format (`dataset/build_*_dataset.py` of the
-reference, or this project's builders). The official Sudoku build stores 1000 augmented variants
-per puzzle (`--subsample-size 1000 --num-aug 1000`); an un-augmented 1k folder gives the same
-training distribution with `--config.data.augmentation=sudoku --config.data.num_aug=1000`.
-Run length follows the reference: steps = epochs * groups * mean examples / batch (65,104 on
-Sudoku and Maze). ARC rows report pass@2 with voting over the augmented variants in the paper; the
-ARC evaluator is not part of this trainer yet, which reports per-example exact accuracy.
+reference, or `python -m rrm_jax.data.generate` for Sudoku). The official Sudoku build stores 1000
+augmented variants per puzzle (`--subsample-size 1000 --num-aug 1000`); an un-augmented 1k folder
+gives the same training distribution with `--config.data.augmentation=sudoku
+--config.data.num_aug=1000`. Run length follows the reference: steps = epochs * groups * mean
+examples / batch (65,104 on Sudoku and Maze). ARC rows report pass@2 with voting over the
+augmented variants in the paper; the ARC evaluator is not part of this trainer yet, which reports
+per-example exact accuracy.
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-from rrm_jax.config import base_config
+from rrm_jax.config import base_config, parse_arg, set_paper
 
 ARXIV = "2510.04871"
+SUDOKU = "data/sudoku-extreme-1k-aug-1000"
+PASS2_NOTE = "pass@2 needs the ARC voting evaluator; this trainer reports exact accuracy"
 
 
 def _paper(c, table, row, metric, reported, hardware, notes=""):
-    c.paper.update(dict(arxiv=ARXIV, table=table, row=row, metric=metric, reported=reported,
-                        hardware=hardware, notes=notes))
+    set_paper(
+        c,
+        arxiv=ARXIV,
+        table=table,
+        row=row,
+        metric=metric,
+        reported=reported,
+        hardware=hardware,
+        notes=notes,
+    )
 
 
-def _sudoku(c, mlp: bool):
-    c.data.update(dict(source="official", path="data/sudoku-extreme-1k-aug-1000"))
+def sudoku_extreme(c, mlp: bool = True):
+    c.data.update(dict(source="official", path=SUDOKU))
     c.recursion.update(dict(cycles=3, latent_steps=6))
-    c.optim.update(dict(lr=1e-4, puzzle_emb_lr=1e-4, weight_decay=1.0,
-                        puzzle_emb_weight_decay=1.0))
+    c.optim.update(dict(lr=1e-4, puzzle_emb_lr=1e-4, weight_decay=1.0, puzzle_emb_weight_decay=1.0))
     c.train.update(dict(epochs=50000, eval_interval_epochs=5000))
     if mlp:
         c.model.update(dict(mixer="mlp", pos_encodings="none"))
+        _paper(c, "4", "TRM-MLP Sudoku-Extreme", "exact accuracy (%)", 87.4, "1x L40S, <36 h")
+    else:
+        _paper(c, "4", "TRM-Att Sudoku-Extreme", "exact accuracy (%)", 74.7, "1x L40S, <36 h")
 
 
-def _arc(c, version: int):
+def maze_hard(c):
+    c.data.update(dict(source="official", path="data/maze-30x30-hard-1k"))
+    c.recursion.update(dict(cycles=3, latent_steps=4))
+    c.optim.update(dict(lr=1e-4, puzzle_emb_lr=1e-4, weight_decay=1.0, puzzle_emb_weight_decay=1.0))
+    c.train.update(dict(epochs=50000, eval_interval_epochs=5000))
+    _paper(
+        c,
+        "4",
+        "TRM-Att Maze-Hard",
+        "exact accuracy (%)",
+        85.3,
+        "4x L40S, <24 h",
+        "the paper says 8 dihedral augmentations; the official command builds none",
+    )
+
+
+def arc(c, version: int):
     c.data.update(dict(source="official", path=f"data/arc{version}concept-aug-1000"))
     c.recursion.update(dict(cycles=3, latent_steps=4))
-    c.optim.update(dict(lr=1e-4, puzzle_emb_lr=1e-2, weight_decay=0.1,
-                        puzzle_emb_weight_decay=0.1))
+    c.optim.update(dict(lr=1e-4, puzzle_emb_lr=1e-2, weight_decay=0.1, puzzle_emb_weight_decay=0.1))
     c.train.update(dict(epochs=100000, eval_interval_epochs=10000))
+    _paper(
+        c,
+        "5",
+        f"TRM-Att ARC-AGI-{version}",
+        "pass@2 (%)",
+        {1: 44.6, 2: 7.8}[version],
+        "4x H100, ~3 days",
+        PASS2_NOTE,
+    )
 
 
-def _tiny(c):
+def tiny(c):
     """Generated 6x6 Sudoku (2x3 boxes, minimal puzzles), a 0.16M-parameter TRM-MLP, on CPU.
 
     Chosen by measurement: at this size TRM-MLP solves held-out 6x6 puzzles after ~1000 steps
@@ -68,61 +111,122 @@ def _tiny(c):
     slower on CPUs without bf16 units), lr 3e-3 with 100 warm-up steps, EMA 0.99 (0.999 would lag
     most of a 1200-step run), 8 supervision segments, T=2, n=2.
     """
-    c.data.update(dict(source="sudoku", board="2x3", num_train=3000, num_test=500, seed=0,
-                       augmentation="sudoku", num_aug=1000))
-    c.model.update(dict(hidden_size=64, num_heads=4, num_layers=2, mixer="mlp",
-                        pos_encodings="none", puzzle_emb_ndim=64, puzzle_emb_len=1,
-                        dtype="float32"))
+    c.data.update(
+        dict(
+            source="sudoku",
+            board="2x3",
+            num_train=3000,
+            num_test=500,
+            seed=0,
+            augmentation="sudoku",
+            num_aug=1000,
+        )
+    )
+    c.model.update(
+        dict(
+            hidden_size=64,
+            num_heads=4,
+            num_layers=2,
+            mixer="mlp",
+            pos_encodings="none",
+            puzzle_emb_ndim=64,
+            puzzle_emb_len=1,
+            dtype="float32",
+        )
+    )
     c.recursion.update(dict(cycles=2, latent_steps=2))
     c.act.update(dict(max_steps=8))
-    c.optim.update(dict(lr=3e-3, puzzle_emb_lr=3e-3, weight_decay=0.1, warmup_steps=100,
-                        puzzle_emb_weight_decay=0.1, ema_rate=0.99))
+    c.optim.update(
+        dict(
+            lr=3e-3,
+            puzzle_emb_lr=3e-3,
+            weight_decay=0.1,
+            warmup_steps=100,
+            puzzle_emb_weight_decay=0.1,
+            ema_rate=0.99,
+        )
+    )
     c.train.update(dict(global_batch_size=64, steps=1200, eval_every=400, log_every=20))
     c.eval.update(dict(batch_size=250))
+    _paper(
+        c,
+        "",
+        "tiny (CPU demo)",
+        "exact accuracy (%)",
+        -1.0,
+        "2-core CPU",
+        "not a paper row: 6x6 Sudoku generated offline, held-out test puzzles",
+    )
 
 
 ROWS = {
-    "sudoku_extreme": lambda c: (
-        _sudoku(c, mlp=True),
-        _paper(c, "4", "TRM-MLP Sudoku-Extreme", "exact accuracy (%)", 87.4, "1x L40S, <36 h"),
+    "sudoku_extreme": sudoku_extreme,
+    "sudoku_extreme_att": lambda c: sudoku_extreme(c, mlp=False),
+    "maze_hard": maze_hard,
+    "arc_agi_1": lambda c: arc(c, 1),
+    "arc_agi_2": lambda c: arc(c, 2),
+    "tiny": tiny,
+}
+
+
+def _cycles(t, n):
+    return lambda c: c.recursion.update(dict(cycles=t, latent_steps=n))
+
+
+# name -> (table, reported exact accuracy %, change to the sudoku_extreme row). Depth per
+# segment is T * (n + 1) * layers (42 for the base row).
+ABLATIONS = {
+    "one_step_gradient": ("1", 56.5, lambda c: c.recursion.update(dict(gradient="one_step"))),
+    "separate_nets": ("1", 82.4, lambda c: c.model.update(dict(separate_nets=True))),
+    "no_ema": (
+        "1",
+        79.9,
+        lambda c: (c.optim.update(dict(ema=False)), c.eval.update(dict(use_ema=False))),
     ),
-    "sudoku_extreme_att": lambda c: (
-        _sudoku(c, mlp=False),
-        _paper(c, "4", "TRM-Att Sudoku-Extreme", "exact accuracy (%)", 74.7, "1x L40S, <36 h"),
+    "T2_n2": ("1", 73.7, _cycles(2, 2)),
+    "act_continue": ("1", 86.1, lambda c: c.act.update(dict(halt_rule="q_halt_vs_continue"))),
+    "four_layers_n3": (
+        "1",
+        79.5,
+        lambda c: (c.model.update(dict(num_layers=4)), c.recursion.update(dict(latent_steps=3))),
     ),
-    "maze_hard": lambda c: (
-        c.data.update(dict(source="official", path="data/maze-30x30-hard-1k")),
-        c.recursion.update(dict(cycles=3, latent_steps=4)),
-        c.optim.update(dict(lr=1e-4, puzzle_emb_lr=1e-4, weight_decay=1.0,
-                            puzzle_emb_weight_decay=1.0)),
-        c.train.update(dict(epochs=50000, eval_interval_epochs=5000)),
-        _paper(c, "4", "TRM-Att Maze-Hard", "exact accuracy (%)", 85.3, "4x L40S, <24 h",
-               "the paper says 8 dihedral augmentations; the official command builds none"),
+    "self_attention": (
+        "1",
+        74.7,
+        lambda c: c.model.update(dict(mixer="attention", pos_encodings="rope")),
     ),
-    "arc_agi_1": lambda c: (
-        _arc(c, 1),
-        _paper(c, "5", "TRM-Att ARC-AGI-1", "pass@2 (%)", 44.6, "4x H100, ~3 days",
-               "pass@2 needs the ARC voting evaluator; this trainer reports exact accuracy"),
-    ),
-    "arc_agi_2": lambda c: (
-        _arc(c, 2),
-        _paper(c, "5", "TRM-Att ARC-AGI-2", "pass@2 (%)", 7.8, "4x H100, ~3 days",
-               "pass@2 needs the ARC voting evaluator; this trainer reports exact accuracy"),
-    ),
-    "tiny": lambda c: (
-        _tiny(c),
-        _paper(c, "", "tiny (CPU demo)", "exact accuracy (%)", -1.0, "2-core CPU",
-               "not a paper row: 6x6 Sudoku generated offline, held-out test puzzles"),
-    ),
+    "T1_n2": ("3", 63.2, _cycles(1, 2)),
+    "T2_n4": ("3", 81.9, _cycles(2, 4)),
+    "T4_n8": ("3", 84.2, _cycles(4, 8)),
+    "T6_n6": ("3", 85.8, _cycles(6, 6)),
 }
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    """Returns the config of one row: `sudoku_extreme`, `sudoku_extreme_att`, `maze_hard`,
-    `arc_agi_1`, `arc_agi_2` or `tiny` (the default)."""
-    row = arg or "tiny"
+    """Config of one row, `row[,ablation=NAME]`: rows `sudoku_extreme`, `sudoku_extreme_att`,
+    `maze_hard`, `arc_agi_1`, `arc_agi_2`, `tiny` (default); ablations of `sudoku_extreme`."""
+    row, options = parse_arg(arg, "tiny")
     if row not in ROWS:
         raise ValueError(f"unknown row {row!r}; expected one of {sorted(ROWS)}")
+    unknown = set(options) - {"ablation"}
+    if unknown:
+        raise ValueError(f"unknown options {sorted(unknown)}; only ablation=NAME")
     c = base_config()
     ROWS[row](c)
+    if "ablation" in options:
+        name = options["ablation"]
+        if row != "sudoku_extreme":
+            raise ValueError("the paper's ablations are of the sudoku_extreme row (TRM-MLP)")
+        if name not in ABLATIONS:
+            raise ValueError(f"unknown ablation {name!r}; expected one of {sorted(ABLATIONS)}")
+        table, reported, change = ABLATIONS[name]
+        change(c)
+        _paper(
+            c,
+            table,
+            f"TRM-MLP Sudoku-Extreme, ablation {name}",
+            "exact accuracy (%)",
+            reported,
+            "1x L40S, <36 h",
+        )
     return c

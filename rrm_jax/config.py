@@ -257,3 +257,25 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     ):
         if size % devices:
             raise ConfigError(f"{name}={size} is not divisible by the {devices} data devices")
+
+
+def parse_arg(arg: str | None, default: str) -> tuple[str, dict[str, str]]:
+    """Splits an experiment argument "row[,key=value...]" into (row, {key: value})."""
+    parts = [p.strip() for p in (arg or default).split(",") if p.strip()]
+    if not parts:
+        raise ValueError("empty experiment argument")
+    options = {}
+    for part in parts[1:]:
+        if "=" not in part:
+            raise ValueError(f"expected key=value after the row name, got {part!r}")
+        key, value = part.split("=", 1)
+        options[key.strip()] = value.strip()
+    return parts[0], options
+
+
+def set_paper(c: ml_collections.ConfigDict, **fields) -> None:
+    """Fills the `paper` block (arxiv, table, row, metric, reported, hardware, notes)."""
+    unknown = set(fields) - set(c.paper.keys())
+    if unknown:
+        raise ConfigError(f"unknown paper fields {sorted(unknown)}")
+    c.paper.update(fields)

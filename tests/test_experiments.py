@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.util
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rrm_jax import models
 from rrm_jax.config import validate
 from rrm_jax.data import official
 from rrm_jax.train import loop
@@ -23,7 +26,8 @@ def load_experiment(name: str):
 
 
 TRM = load_experiment("trm.py")
-PAPER_ROWS = [r for r in TRM.ROWS if r != "tiny"]
+HRM = load_experiment("hrm.py")
+EXPERIMENTS = {"trm": TRM, "hrm": HRM}
 VOCAB = {
     "sudoku_extreme": 11,
     "sudoku_extreme_att": 11,
@@ -31,22 +35,57 @@ VOCAB = {
     "arc_agi_1": 12,
     "arc_agi_2": 12,
 }
+ALL_ROWS = [(name, row) for name, mod in EXPERIMENTS.items() for row in sorted(mod.ROWS)]
+PAPER_ROWS = [(name, row) for name, row in ALL_ROWS if row != "tiny"]
+ABLATIONS = [(name, a) for name, mod in EXPERIMENTS.items() for a in sorted(mod.ABLATIONS)]
 
 
-@pytest.mark.parametrize("row", sorted(TRM.ROWS))
-def test_row_is_valid_and_documented(row):
-    c = TRM.get_config(row)
+@pytest.mark.parametrize("exp,row", ALL_ROWS)
+def test_row_is_valid_and_documented(exp, row):
+    mod = EXPERIMENTS[exp]
+    c = mod.get_config(row)
     validate(c)
-    assert c.paper.arxiv == TRM.ARXIV and c.paper.row
+    assert c.paper.arxiv == mod.ARXIV and c.paper.row and c.model.name == exp
     if row != "tiny":
         assert c.paper.reported > 0 and c.paper.hardware
         assert c.model.hidden_size == 512 and c.act.max_steps == 16
-        assert c.train.global_batch_size == 768 and c.optim.ema
+        assert c.train.global_batch_size == 768 and c.optim.ema == (exp == "trm")
 
 
-def test_unknown_row_is_rejected():
+@pytest.mark.parametrize("exp,ablation", ABLATIONS)
+def test_ablation_builds_with_its_reported_number(exp, ablation):
+    mod = EXPERIMENTS[exp]
+    c = mod.get_config(f"sudoku_extreme,ablation={ablation}")
+    validate(c)
+    assert c.paper.reported > 0
+    assert ablation in c.paper.row or ("T=" in c.paper.row and exp == "hrm")
+    base = mod.get_config("sudoku_extreme")
+    assert c.to_dict() != base.to_dict()  # the switch changes something
+    c.model.update(dict(vocab_size=11, seq_len=81, num_puzzle_identifiers=1))
+    model = models.build(c)
+    batch = {"inputs": jnp.zeros((1, 81), jnp.int32), "puzzle_identifiers": jnp.zeros((1,), int)}
+    assert models.count_params(jax.eval_shape(model.init, jax.random.PRNGKey(0), batch)["dense"])
+
+
+def test_trm_ablations_change_what_the_paper_says():
+    get = TRM.get_config
+    assert get("sudoku_extreme,ablation=one_step_gradient").recursion.gradient == "one_step"
+    assert get("sudoku_extreme,ablation=separate_nets").model.separate_nets
+    assert not get("sudoku_extreme,ablation=no_ema").optim.ema
+    r = get("sudoku_extreme,ablation=T2_n2").recursion
+    assert (r.cycles, r.latent_steps) == (2, 2)
+    assert get("sudoku_extreme,ablation=act_continue").act.halt_rule == "q_halt_vs_continue"
+
+
+def test_unknown_rows_and_ablations_are_rejected():
     with pytest.raises(ValueError, match="unknown row"):
         TRM.get_config("sudoku_hard")
+    with pytest.raises(ValueError, match="unknown ablation"):
+        TRM.get_config("sudoku_extreme,ablation=bigger")
+    with pytest.raises(ValueError, match="ablations"):
+        HRM.get_config("maze_hard,ablation=T1_n1")
+    with pytest.raises(ValueError, match="unknown options"):
+        TRM.get_config("tiny,seed=3")
 
 
 def _fake_dataset(root, vocab, seq_len=12, n=8):
@@ -60,7 +99,15 @@ def _fake_dataset(root, vocab, seq_len=12, n=8):
 
 def _shrink(c):
     """Keeps the row's structure (mixer, positions, gradient rule, dtype) at toy size."""
-    c.model.update(dict(hidden_size=16, num_heads=2, puzzle_emb_ndim=16))
+    c.model.update(
+        dict(
+            hidden_size=16,
+            num_heads=2,
+            puzzle_emb_ndim=16,
+            num_layers=min(c.model.num_layers, 2),
+            h_layers=min(c.model.h_layers, 2),
+        )
+    )
     c.recursion.update(dict(cycles=2, latent_steps=1))
     c.act.update(dict(max_steps=2))
     c.optim.update(dict(warmup_steps=1))
@@ -69,9 +116,9 @@ def _shrink(c):
     return c
 
 
-@pytest.mark.parametrize("row", PAPER_ROWS)
-def test_paper_row_runs_one_step(row, tmp_path):
-    c = _shrink(TRM.get_config(row))
+@pytest.mark.parametrize("exp,row", PAPER_ROWS)
+def test_paper_row_runs_one_step(exp, row, tmp_path):
+    c = _shrink(EXPERIMENTS[exp].get_config(row))
     _fake_dataset(tmp_path / "data", VOCAB[row])
     c.data.path = str(tmp_path / "data")
     summary = loop.run(c, str(tmp_path / "run"))
@@ -79,8 +126,9 @@ def test_paper_row_runs_one_step(row, tmp_path):
     assert np.isfinite(summary["lm_loss"])
 
 
-def test_tiny_row_runs_one_step(tmp_path):
-    c = _shrink(TRM.get_config("tiny"))
+@pytest.mark.parametrize("exp", sorted(EXPERIMENTS))
+def test_tiny_row_runs_one_step(exp, tmp_path):
+    c = _shrink(EXPERIMENTS[exp].get_config("tiny"))
     c.data.update(dict(num_train=16, num_test=8))
     summary = loop.run(c, str(tmp_path / "run"))
     assert summary["step"] == 1 and np.isfinite(summary["lm_loss"])
