@@ -1,13 +1,17 @@
 """Train-step time of TRM: median ms/step, examples/s and achieved GFLOP/s.
 
-    python benchmarks/step_time.py                      # tiny and the reference shape, both rules
-    python benchmarks/step_time.py --shapes=reference --rules=last_recursion --steps=10
+    python benchmarks/step_time.py                     # every shape, its own rule and full BPTT
+    python benchmarks/step_time.py --shapes=reference,hrm_reference --rules=native --steps=10
 
 Shapes:
-  tiny       the `tiny` experiment row (generated 6x6 Sudoku, TRM-MLP width 64, batch 64)
-  reference  hidden 128, 8 heads, batch 32, 81 + 16 tokens, T=3, n=6, fp32, TRM-Att: the shape at
-             which one training step of the official PyTorch TRM-Att code was measured on a 2-core
-             CPU at 2.35 s eager and 2.00 s with torch.compile.
+  tiny           the TRM `tiny` row (generated 6x6 Sudoku, TRM-MLP width 64, batch 64)
+  reference      TRM-Att, hidden 128, 8 heads, batch 32, 81 + 16 tokens, T=3, n=6, fp32: the shape
+                 at which one training step of the official PyTorch TRM-Att code was measured on
+                 a 2-core CPU at 2.35 s eager and 2.00 s with torch.compile
+  hrm_reference  HRM at the same width and batch: two 4-block modules, 81 + 1 tokens, T=n=2,
+                 1-step gradient and the Q-learning target's extra forward pass (official HRM
+                 eager: 2.09 s in the same measurement)
+`--rules=native` is each shape's own rule (TRM last_recursion, HRM one_step).
 
 What is timed: one call of the jitted, donated train step (refill, forward, backward, AdamATan2,
 sparse SignSGD, EMA, halting), blocked on its result, after warm-up; a fresh random batch each step.
@@ -17,8 +21,10 @@ losses are ignored), B batch, S tokens incl. the puzzle prefix, D hidden, I SwiG
   attention layer application   2*B*S*(4*D^2 + 3*D*I) + 4*B*S^2*D
   TRM-MLP layer application     2*B*S*(3*D*I) + 2*B*D*(3*S*I_t)   (token mixer over S, width I_t)
   per step = (forward layer applications + 2 * differentiated ones) * per-layer + 3 * 2*B*S*D*V
-with T*(n+1)*layers forward applications, of which (n+1)*layers are differentiated under
-`last_recursion` and all of them under `full` (rematerialised recomputation is not counted).
+with T*(n*L + H) forward layer applications (L, H the layers of the latent and answer nets;
+TRM: L = H = its one net), doubled when HRM's Q-learning runs its extra forward pass; the
+differentiated ones are (n*L + H) under `last_recursion`, all of them under `full`, and the last
+latent and answer calls (L + H) under `one_step` (rematerialised recomputation is not counted).
 """
 
 from __future__ import annotations
@@ -49,6 +55,13 @@ def shape_config(name: str):
         c = get_config("tiny")
         c.model.update(dict(vocab_size=8, seq_len=36, num_puzzle_identifiers=1))
         return c
+    if name == "hrm_reference":
+        c = shape_config("reference")
+        c.model.update(dict(name="hrm", num_layers=4, h_layers=4, puzzle_emb_len=0))
+        c.recursion.update(dict(cycles=2, latent_steps=2, gradient="one_step"))
+        c.act.update(dict(halt_rule="q_halt_vs_continue"))
+        c.optim.update(dict(ema=False))
+        return c
     if name == "reference":
         c = base_config()
         c.model.update(dict(vocab_size=11, seq_len=81, num_puzzle_identifiers=1000,
@@ -63,15 +76,19 @@ def step_gflop(c) -> float:
     m, r = c.model, c.recursion
     b, d, v = c.train.global_batch_size, m.hidden_size, m.vocab_size
     s = m.seq_len + prefix_length(m.puzzle_emb_ndim, d, m.puzzle_emb_len)
+    n_l = m.num_layers
+    n_h = (m.h_layers or m.num_layers) if (m.name == "hrm" or m.separate_nets) else m.num_layers
     inter = swiglu_width(d, m.expansion)
     if m.mixer == "mlp":
         layer = 2 * b * s * 3 * d * inter + 2 * b * d * 3 * s * swiglu_width(s, m.expansion)
     else:
         layer = 2 * b * s * (4 * d * d + 3 * d * inter) + 4 * b * s * s * d
-    calls = r.cycles * (r.latent_steps + 1)
-    grad_calls = {"full": calls, "last_recursion": r.latent_steps + 1, "one_step": 2}[r.gradient]
-    apps = (calls + 2 * grad_calls) * m.num_layers
-    return (apps * layer + 3 * 2 * b * s * d * v) / 1e9
+    forward = r.cycles * (r.latent_steps * n_l + n_h)
+    if c.act.halt_rule == "q_halt_vs_continue":
+        forward *= 2  # the Q target's extra forward pass
+    grad = {"full": r.cycles * (r.latent_steps * n_l + n_h),
+            "last_recursion": r.latent_steps * n_l + n_h, "one_step": n_l + n_h}[r.gradient]
+    return ((forward + 2 * grad) * layer + 3 * 2 * b * s * d * v) / 1e9
 
 
 def measure(c, steps: int, warmup: int) -> dict:
@@ -112,8 +129,8 @@ def measure(c, steps: int, warmup: int) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--shapes", default="tiny,reference")
-    p.add_argument("--rules", default="last_recursion,full")
+    p.add_argument("--shapes", default="tiny,reference,hrm_reference")
+    p.add_argument("--rules", default="native,full")
     p.add_argument("--remat", default="off", help="off, on or both (for `full`)")
     p.add_argument("--steps", type=int, default=7)
     p.add_argument("--warmup", type=int, default=2)
@@ -128,6 +145,7 @@ def main():
             remats = {"off": [False], "on": [True], "both": [False, True]}[args.remat]
             for remat in remats if rule == "full" else [False]:
                 c = shape_config(shape)
+                rule = c.recursion.gradient if rule == "native" else rule
                 c.recursion.update(dict(gradient=rule, remat=remat))
                 r = measure(c, args.steps, args.warmup)
                 print(f"| {shape} | {rule} | {'on' if remat else 'off'} | {r['ms']:.0f} "

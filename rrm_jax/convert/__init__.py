@@ -14,6 +14,7 @@ from __future__ import annotations
 from rrm_jax.convert.official import (
     complete_config,
     config_from_official,
+    convert_checkpoint_file,
     convert_state_dict,
     from_official,
     layout,
@@ -28,6 +29,7 @@ from rrm_jax.convert.params_io import load_metadata, load_params, save_params
 __all__ = [
     "complete_config",
     "config_from_official",
+    "convert_checkpoint_file",
     "convert_state_dict",
     "from_official",
     "layout",

@@ -37,6 +37,7 @@ Non-persistent buffers (the RoPE tables, the sparse embedding's per-batch
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -45,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rrm_jax.convert import hrm, trm
+from rrm_jax.convert.params_io import save_params
 from rrm_jax.layers import swiglu_width
 from rrm_jax.models.embed import prefix_length
 
@@ -375,12 +377,13 @@ def read_official_state_dict(path) -> dict[str, np.ndarray]:
     Floating tensors come back as fp32 (bf16 -> fp32 is exact).
     """
     path = os.fspath(path)
-    if os.path.isfile(path):
-        with open(path, "rb") as f:
-            is_zip = f.read(4) == b"PK\x03\x04"
-        if is_zip and _is_npz(path):
-            with np.load(path, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint file {path!r}")
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if is_zip and _is_npz(path):
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
     try:
         import torch
     except ImportError as e:  # torch is not a dependency of this package
@@ -415,3 +418,24 @@ def _is_npz(path: str) -> bool:
 def load_official_checkpoint(path, config) -> dict:
     """Reads an official checkpoint (`read_official_state_dict`) and converts it with `config`."""
     return from_official(read_official_state_dict(path), config)
+
+
+def convert_checkpoint_file(checkpoint, config, out) -> dict:
+    """Reads `checkpoint`, converts it under `config` (`convert_state_dict`) and writes the
+    params to `out` (`save_params`, with the completed config as metadata "config").
+
+    Returns a summary: model, vocab_size, seq_len, num_puzzle_identifiers, dense_params, out.
+    """
+    from rrm_jax.models import count_params
+
+    params, config = convert_state_dict(read_official_state_dict(checkpoint), config)
+    save_params(out, params, metadata={"config": json.loads(config.to_json())})
+    m = config.model
+    return {
+        "model": m.name,
+        "vocab_size": m.vocab_size,
+        "seq_len": m.seq_len,
+        "num_puzzle_identifiers": m.num_puzzle_identifiers,
+        "dense_params": count_params(params["dense"]),
+        "out": os.fspath(out),
+    }
