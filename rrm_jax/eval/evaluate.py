@@ -9,6 +9,8 @@ accuracy there).
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterable
 
 import jax
@@ -136,3 +138,14 @@ def plot_segments(summary: dict, path: str, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def report(summary: dict, config, workdir: str) -> None:
+    """Prints the results table; writes results.json and (if `eval.plot`) segments.png."""
+    print(results_table(summary, config.paper), flush=True)
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    if config.eval.plot:
+        path = os.path.join(workdir, "segments.png")
+        plot_segments(summary, path, title=config.paper.row or config.model.name)
+        print(f"plot: {path}", flush=True)

@@ -87,7 +87,8 @@ def check_resume_config(config, workdir: str) -> list[str]:
     return changed
 
 
-def _init_data(config):
+def init_data(config):
+    """Builds the data named by the config and fills the data-derived model fields."""
     data = data_lib.build(config.data)
     config = resolve(config, data.metadata)
     return data, config
@@ -106,7 +107,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
     """
     # --- config, before anything is built or compiled ---------------------------------------
     validate(config, num_devices=jax.device_count())
-    data, config = _init_data(config)
+    data, config = init_data(config)
     meta = data.metadata
     total, eval_every, ckpt_every = schedule_lengths(config, meta)
     t = config.train
@@ -181,7 +182,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
 
     def evaluate(step: int) -> dict:
         params = state_lib.eval_params(state, config.eval.use_ema)
-        batches = _eval_iter(data.test, config)
+        batches = eval_batches_for(data.test, config)
         to_global = lambda b: parallel.global_batch(b, mesh)
         summary = eval_lib.evaluate(eval_step, params, batches, to_global)
         writer.write(step, "eval", summary)
@@ -239,13 +240,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
     writer.close()
     summary["step"] = step
     if is_main:
-        print(eval_lib.results_table(summary, config.paper), flush=True)
-        with open(os.path.join(workdir, "results.json"), "w") as f:
-            json.dump(summary, f, indent=2)
-        if config.eval.plot:
-            path = os.path.join(workdir, "segments.png")
-            eval_lib.plot_segments(summary, path, title=config.paper.row or config.model.name)
-            print(f"plot: {path}", flush=True)
+        eval_lib.report(summary, config, workdir)
     return summary
 
 
@@ -263,7 +258,8 @@ def _peek(sampler: TrainSampler) -> dict:
     return batch
 
 
-def _eval_iter(test, config):
+def eval_batches_for(test, config):
+    """This process's evaluation batches of `test` (at most `eval.max_examples`, in batches)."""
     e = config.eval
     size = e.batch_size or config.train.global_batch_size
     batches = eval_batches(

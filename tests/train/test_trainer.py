@@ -208,3 +208,21 @@ def test_resume_rejects_a_different_model_and_allows_more_steps(uninterrupted, t
     train = [r for r in train if r["split"] == "train"]
     assert [r["step"] for r in train] == list(range(1, 9))  # each step once, in order
     assert train[6]["loss"] > 0
+
+
+def test_evaluating_saved_params_reproduces_the_final_evaluation(uninterrupted, tmp_path):
+    from rrm_jax.evaluate import evaluate_params
+
+    src, summary = uninterrupted
+    state = _final_params(src, 6)
+    params = {
+        "dense": state["ema"],
+        "puzzle_emb": state["params"]["puzzle_emb"],
+        "const": state["params"]["const"],
+    }  # evaluation uses the EMA, as the trainer
+    got = evaluate_params(tiny_config(), params, str(tmp_path))
+    for k in ("exact_accuracy", "accuracy", "q_halt_accuracy", "count", "halt_steps"):
+        assert got[k] == pytest.approx(summary[k], rel=1e-6, abs=1e-7), k
+    bad = {**params, "puzzle_emb": params["puzzle_emb"][:, :3]}
+    with pytest.raises(ValueError, match="does not match"):
+        evaluate_params(tiny_config(), bad, str(tmp_path))
