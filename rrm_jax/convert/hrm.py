@@ -26,9 +26,7 @@ def nets(config) -> tuple[tuple[str, tuple[str, ...], int], ...]:
     """(official module prefix, our params path, layers) of each reasoning module."""
     m = config.model
     if m.mixer != "attention":
-        raise ValueError(
-            f"model.mixer={m.mixer!r}: the official HRM has attention blocks only"
-        )
+        raise ValueError(f"model.mixer={m.mixer!r}: the official HRM has attention blocks only")
     if m.pos_encodings not in ("rope", "learned"):
         raise ValueError(
             f"model.pos_encodings={m.pos_encodings!r}: the official HRM supports 'rope' and "

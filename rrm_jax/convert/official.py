@@ -253,7 +253,7 @@ def to_official(params: Mapping, config) -> dict[str, np.ndarray]:
 
 
 def official_model_name(official: Mapping[str, Any]) -> str:
-    """"hrm" or "trm" for an official config dict (the `arch` block of `all_config.yaml`).
+    """The model ("hrm" or "trm") of an official config dict (all_config.yaml's `arch`).
 
     Uses the `name` entry when present (`hrm.hrm_act_v1@HierarchicalReasoningModel_ACTV1`,
     `recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1`); otherwise a dict with any of

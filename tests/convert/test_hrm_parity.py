@@ -48,7 +48,7 @@ def _fixture():
     with np.load(FIXTURE, allow_pickle=False) as f:
         data = {k: f[k] for k in f.files}
     config = config_from_official(json.loads(str(data["config_json"])))
-    sd = {k[len("sd/"):]: v for k, v in data.items() if k.startswith("sd/")}
+    sd = {k[len("sd/") :]: v for k, v in data.items() if k.startswith("sd/")}
     batch = {k: jnp.asarray(data["batch/" + k]) for k in ("inputs", "labels", "puzzle_identifiers")}
     return data, config, sd, batch
 
@@ -92,8 +92,13 @@ def test_forward_segments_match_the_official_model():
     names = ("logits", "q_halt", "q_continue", "z_H", "z_L")
 
     def outputs(carry, out):
-        return dict(zip(names, (out.logits, out.q_halt, out.q_continue, carry["z_H"],
-                                carry["z_L"]), strict=True))
+        return dict(
+            zip(
+                names,
+                (out.logits, out.q_halt, out.q_continue, carry["z_H"], carry["z_L"]),
+                strict=True,
+            )
+        )
 
     # Free-running, as an evaluation: our carry goes into the next segment.
     carry = _reset(model, params, batch)
@@ -106,8 +111,10 @@ def test_forward_segments_match_the_official_model():
     carry = _reset(model, params, batch)
     for s in range(n):
         if s > 0:
-            carry = {"z_H": jnp.asarray(data["fwd/z_H"][s - 1]),
-                     "z_L": jnp.asarray(data["fwd/z_L"][s - 1])}
+            carry = {
+                "z_H": jnp.asarray(data["fwd/z_H"][s - 1]),
+                "z_L": jnp.asarray(data["fwd/z_L"][s - 1]),
+            }
         carry, out = apply(params, carry, batch)
         for key, ours in outputs(carry, out).items():
             _assert_max_abs(ours, data[f"fwd/{key}"][s], FORWARD_ATOL, f"{key}[{s}] (tf)")
@@ -115,9 +122,16 @@ def test_forward_segments_match_the_official_model():
     # Evaluation halts only at max_steps, as the official eval mode does.
     steps = jnp.zeros(data["fwd/halted"].shape[1:], jnp.int32)
     for s in range(n):
-        steps, halted = act.halt(steps, jnp.asarray(data["fwd/q_halt"][s]),
-                                 jnp.asarray(data["fwd/q_continue"][s]), None, max_steps=n,
-                                 exploration_prob=0.0, rule=config.act.halt_rule, training=False)
+        steps, halted = act.halt(
+            steps,
+            jnp.asarray(data["fwd/q_halt"][s]),
+            jnp.asarray(data["fwd/q_continue"][s]),
+            None,
+            max_steps=n,
+            exploration_prob=0.0,
+            rule=config.act.halt_rule,
+            training=False,
+        )
         np.testing.assert_array_equal(halted, data["fwd/halted"][s])
 
 
@@ -135,11 +149,16 @@ def test_loss_target_and_gradients_match_the_official_training_step():
     def loss_fn(dense, rows):
         p = {**local_params, "dense": dense, "puzzle_emb": rows}
         latent, out = model.apply(p, carry, local_batch, training=True)
-        target = act.q_continue_target(model, p, latent, local_batch, steps0,
-                                       max_steps=a.max_steps)
-        total, parts = losses.act_loss(out.logits, out.q_halt, local_batch["labels"],
-                                       kind=config.loss.type, q_weight=config.loss.q_weight,
-                                       q_continue=out.q_continue, q_continue_target=target)
+        target = act.q_continue_target(model, p, latent, local_batch, steps0, max_steps=a.max_steps)
+        total, parts = losses.act_loss(
+            out.logits,
+            out.q_halt,
+            local_batch["labels"],
+            kind=config.loss.type,
+            q_weight=config.loss.q_weight,
+            q_continue=out.q_continue,
+            q_continue_target=target,
+        )
         return total / b, (out, parts, target)
 
     grad_fn = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True))
@@ -156,9 +175,16 @@ def test_loss_target_and_gradients_match_the_official_training_step():
     _assert_max_abs(target, data["grad_run/target_q_continue"], TARGET_ATOL, "target_q_continue")
 
     # Halting (exploration 0: q_halt > q_continue) and the metrics over the halted rows.
-    steps, halted = act.halt(steps0, out.q_halt, out.q_continue, jax.random.PRNGKey(0),
-                             max_steps=a.max_steps, exploration_prob=0.0, rule=a.halt_rule,
-                             training=True)
+    steps, halted = act.halt(
+        steps0,
+        out.q_halt,
+        out.q_continue,
+        jax.random.PRNGKey(0),
+        max_steps=a.max_steps,
+        exploration_prob=0.0,
+        rule=a.halt_rule,
+        training=True,
+    )
     np.testing.assert_array_equal(halted, data["grad_run/halted"])
     np.testing.assert_array_equal(steps, data["grad_run/steps"])
     metrics = losses.segment_metrics(out.logits, out.q_halt, batch["labels"], steps, halted)
@@ -169,7 +195,7 @@ def test_loss_target_and_gradients_match_the_official_training_step():
     # last f_L and f_H calls carry gradient on both sides (the 1-step gradient); the official
     # target is computed under no_grad, so matching gradients also show none flows through ours.
     grads = to_official({**params, "dense": g_dense}, config)
-    expected = {k[len("grad/"):] for k in data if k.startswith("grad/")}
+    expected = {k[len("grad/") :] for k in data if k.startswith("grad/")}
     frozen = {"inner.H_init", "inner.L_init", "inner.puzzle_emb.weights"}  # buffers, no grad
     assert expected == (set(grads) - frozen) | {"inner.puzzle_emb.local_weights"}
     assert any(k.startswith("inner.H_level.") for k in expected)
@@ -178,27 +204,42 @@ def test_loss_target_and_gradients_match_the_official_training_step():
     for key in sorted(expected):
         ref = data["grad/" + key]
         assert float(np.abs(ref).max()) > 0, f"{key}: the fixture gradient is zero"
-        np.testing.assert_allclose(grads[key], ref, rtol=GRAD_RTOL,
-                                   atol=GRAD_ATOL_OF_MAX * float(np.abs(ref).max()), err_msg=key)
+        np.testing.assert_allclose(
+            grads[key],
+            ref,
+            rtol=GRAD_RTOL,
+            atol=GRAD_ATOL_OF_MAX * float(np.abs(ref).max()),
+            err_msg=key,
+        )
 
 
 def test_continue_target_of_a_last_segment_matches():
     # The official call with steps = halt_max_steps - 1: the target is sigmoid(next q_halt).
     data, config, _, batch = _fixture()
     model, params, apply = _model()
-    latent_in = {"z_H": jnp.asarray(data["last_step/z_H_in"]),
-                 "z_L": jnp.asarray(data["last_step/z_L_in"])}
+    latent_in = {
+        "z_H": jnp.asarray(data["last_step/z_H_in"]),
+        "z_L": jnp.asarray(data["last_step/z_L_in"]),
+    }
     steps_in = jnp.asarray(data["last_step/steps_in"])
     assert int(steps_in.min()) == config.act.max_steps - 1
     latent, out = apply(params, latent_in, batch, training=True)
     _assert_max_abs(out.q_halt, data["last_step/q_halt"], FORWARD_ATOL, "q_halt")
     _assert_max_abs(out.q_continue, data["last_step/q_continue"], FORWARD_ATOL, "q_continue")
-    target = act.q_continue_target(model, params, latent, batch, steps_in,
-                                   max_steps=config.act.max_steps)
+    target = act.q_continue_target(
+        model, params, latent, batch, steps_in, max_steps=config.act.max_steps
+    )
     _assert_max_abs(target, data["last_step/target_q_continue"], TARGET_ATOL, "target")
-    _, halted = act.halt(steps_in, out.q_halt, out.q_continue, jax.random.PRNGKey(0),
-                         max_steps=config.act.max_steps, exploration_prob=0.0,
-                         rule=config.act.halt_rule, training=True)
+    _, halted = act.halt(
+        steps_in,
+        out.q_halt,
+        out.q_continue,
+        jax.random.PRNGKey(0),
+        max_steps=config.act.max_steps,
+        exploration_prob=0.0,
+        rule=config.act.halt_rule,
+        training=True,
+    )
     np.testing.assert_array_equal(halted, data["last_step/halted"])
 
 
@@ -253,18 +294,28 @@ def test_learned_positions_round_trip():
 @pytest.mark.parametrize(
     "edit,match",
     [
-        (lambda sd: sd.pop("inner.H_level.layers.1.mlp.down_proj.weight"),
-         r"missing key 'inner\.H_level\.layers\.1\.mlp\.down_proj\.weight'"),
+        (
+            lambda sd: sd.pop("inner.H_level.layers.1.mlp.down_proj.weight"),
+            r"missing key 'inner\.H_level\.layers\.1\.mlp\.down_proj\.weight'",
+        ),
         (lambda sd: sd.pop("inner.L_init"), r"missing key 'inner\.L_init'"),
-        (lambda sd: sd.update({"inner.L_level.layers.0.self_attn.qkv_proj.weight":
-                               np.zeros((16, 48), np.float32)}),
-         r"'inner\.L_level\.layers\.0\.self_attn\.qkv_proj\.weight' has shape \(16, 48\), "
-         r"expected \(48, 16\)"),
-        (lambda sd: sd.update({"inner.puzzle_emb.weights": np.zeros((5, 16), np.float32)}),
-         r"'inner\.puzzle_emb\.weights' has shape \(5, 16\), expected \(5, 24\)"),
-        (lambda sd: sd.update({"inner.H_level.layers.2.mlp.down_proj.weight":
-                               np.zeros((16, 256), np.float32)}),
-         r"unexpected key 'inner\.H_level\.layers\.2\.mlp\.down_proj\.weight'.*h_layers=2"),
+        (
+            lambda sd: sd.update(
+                {"inner.L_level.layers.0.self_attn.qkv_proj.weight": np.zeros((16, 48), np.float32)}
+            ),
+            r"'inner\.L_level\.layers\.0\.self_attn\.qkv_proj\.weight' has shape \(16, 48\), "
+            r"expected \(48, 16\)",
+        ),
+        (
+            lambda sd: sd.update({"inner.puzzle_emb.weights": np.zeros((5, 16), np.float32)}),
+            r"'inner\.puzzle_emb\.weights' has shape \(5, 16\), expected \(5, 24\)",
+        ),
+        (
+            lambda sd: sd.update(
+                {"inner.H_level.layers.2.mlp.down_proj.weight": np.zeros((16, 256), np.float32)}
+            ),
+            r"unexpected key 'inner\.H_level\.layers\.2\.mlp\.down_proj\.weight'.*h_layers=2",
+        ),
     ],
 )
 def test_bad_state_dicts_are_rejected_naming_the_key(edit, match):
@@ -310,8 +361,9 @@ def test_the_continue_target_carries_no_gradient():
 
     def target_sum(dense, latent):
         p = {**params, "dense": dense}
-        return act.q_continue_target(model, p, latent, batch, steps,
-                                     max_steps=config.act.max_steps).sum()
+        return act.q_continue_target(
+            model, p, latent, batch, steps, max_steps=config.act.max_steps
+        ).sum()
 
     g_dense, g_latent = jax.grad(target_sum, argnums=(0, 1))(params["dense"], latent)
     for g in jax.tree.leaves((g_dense, g_latent)):

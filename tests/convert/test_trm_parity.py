@@ -63,7 +63,7 @@ def _fixture(name: str):
         data = {k: f[k] for k in f.files}
     official = json.loads(str(data["config_json"]))
     config = config_from_official(official)
-    sd = {k[len("sd/"):]: v for k, v in data.items() if k.startswith("sd/")}
+    sd = {k[len("sd/") :]: v for k, v in data.items() if k.startswith("sd/")}
     batch = {k: jnp.asarray(data["batch/" + k]) for k in ("inputs", "labels", "puzzle_identifiers")}
     return data, config, sd, batch
 
@@ -109,17 +109,31 @@ def test_forward_segments_match_the_official_model(name):
     carry = _reset(model, params, batch)
     for s in range(n):
         if s > 0:
-            carry = {"y": jnp.asarray(data["fwd/z_H"][s - 1]),
-                     "z": jnp.asarray(data["fwd/z_L"][s - 1])}
+            carry = {
+                "y": jnp.asarray(data["fwd/z_H"][s - 1]),
+                "z": jnp.asarray(data["fwd/z_L"][s - 1]),
+            }
         carry, out = apply(params, carry, batch)
-        for ours, key in ((out.logits, "logits"), (out.q_halt, "q_halt"),
-                          (out.q_continue, "q_continue"), (carry["y"], "z_H"), (carry["z"], "z_L")):
+        for ours, key in (
+            (out.logits, "logits"),
+            (out.q_halt, "q_halt"),
+            (out.q_continue, "q_continue"),
+            (carry["y"], "z_H"),
+            (carry["z"], "z_L"),
+        ):
             _assert_close_of_max(ours, data[f"fwd/{key}"][s], TEACHER_FORCED, f"{key}[{s}] (tf)")
     # Evaluation halts only at max_steps, as the official eval mode does.
     steps = jnp.zeros(data["fwd/halted"].shape[1:], jnp.int32)
     for s in range(n):
-        steps, halted = act.halt(steps, out.q_halt, out.q_continue, None, max_steps=n,
-                                 exploration_prob=0.0, training=False)
+        steps, halted = act.halt(
+            steps,
+            out.q_halt,
+            out.q_continue,
+            None,
+            max_steps=n,
+            exploration_prob=0.0,
+            training=False,
+        )
         np.testing.assert_array_equal(halted, data["fwd/halted"][s])
 
 
@@ -135,8 +149,13 @@ def test_loss_and_gradients_match_the_official_training_step(name):
     def loss_fn(dense, rows):
         p = {**local_params, "dense": dense, "puzzle_emb": rows}
         _, out = model.apply(p, carry, local_batch, training=True)
-        total, parts = losses.act_loss(out.logits, out.q_halt, local_batch["labels"],
-                                       kind=config.loss.type, q_weight=config.loss.q_weight)
+        total, parts = losses.act_loss(
+            out.logits,
+            out.q_halt,
+            local_batch["labels"],
+            kind=config.loss.type,
+            q_weight=config.loss.q_weight,
+        )
         return total / b, (out, parts)
 
     grad_fn = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True))
@@ -147,9 +166,15 @@ def test_loss_and_gradients_match_the_official_training_step(name):
         np.testing.assert_allclose(float(v), data["metrics/" + k], rtol=LOSS_RTOL, err_msg=k)
 
     # Halting (exploration 0: q_halt > 0) and the metrics over the halted rows.
-    steps, halted = act.halt(jnp.zeros((b,), jnp.int32), out.q_halt, out.q_continue,
-                             jax.random.PRNGKey(0), max_steps=config.act.max_steps,
-                             exploration_prob=0.0, training=True)
+    steps, halted = act.halt(
+        jnp.zeros((b,), jnp.int32),
+        out.q_halt,
+        out.q_continue,
+        jax.random.PRNGKey(0),
+        max_steps=config.act.max_steps,
+        exploration_prob=0.0,
+        training=True,
+    )
     np.testing.assert_array_equal(halted, data["grad_run/halted"])
     np.testing.assert_array_equal(steps, data["grad_run/steps"])
     metrics = losses.segment_metrics(out.logits, out.q_halt, batch["labels"], steps, halted)
@@ -158,15 +183,20 @@ def test_loss_and_gradients_match_the_official_training_step(name):
 
     # Every official parameter gradient, mapped back to official names and layouts.
     grads = to_official({**params, "dense": g_dense}, config)
-    expected = {k[len("grad/"):] for k in data if k.startswith("grad/")}
+    expected = {k[len("grad/") :] for k in data if k.startswith("grad/")}
     frozen = {"inner.H_init", "inner.L_init", "inner.puzzle_emb.weights"}  # buffers, no grad
     assert expected == (set(grads) - frozen) | {"inner.puzzle_emb.local_weights"}
     grads["inner.puzzle_emb.local_weights"] = np.asarray(g_rows)
     for key in sorted(expected):
         ref = data["grad/" + key]
         assert float(np.abs(ref).max()) > 0, f"{key}: the fixture gradient is zero"
-        np.testing.assert_allclose(grads[key], ref, rtol=GRAD_RTOL,
-                                   atol=GRAD_ATOL_OF_MAX * float(np.abs(ref).max()), err_msg=key)
+        np.testing.assert_allclose(
+            grads[key],
+            ref,
+            rtol=GRAD_RTOL,
+            atol=GRAD_ATOL_OF_MAX * float(np.abs(ref).max()),
+            err_msg=key,
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -211,16 +241,26 @@ def test_learned_positions_round_trip():
 @pytest.mark.parametrize(
     "edit,match",
     [
-        (lambda sd: sd.pop("inner.L_level.layers.1.mlp.down_proj.weight"),
-         r"missing key 'inner\.L_level\.layers\.1\.mlp\.down_proj\.weight'"),
-        (lambda sd: sd.update({"inner.q_head.weight": np.zeros((2, 31), np.float32)}),
-         r"'inner\.q_head\.weight' has shape \(2, 31\), expected \(2, 32\)"),
-        (lambda sd: sd.update({"inner.L_level.layers.0.self_attn.qkv_proj.weight":
-                               np.zeros((32, 96), np.float32)}),
-         r"'inner\.L_level\.layers\.0\.self_attn\.qkv_proj\.weight' has shape \(32, 96\)"),
-        (lambda sd: sd.update({"inner.L_level.layers.2.mlp.down_proj.weight":
-                               np.zeros((32, 256), np.float32)}),
-         r"unexpected key 'inner\.L_level\.layers\.2\.mlp\.down_proj\.weight'"),
+        (
+            lambda sd: sd.pop("inner.L_level.layers.1.mlp.down_proj.weight"),
+            r"missing key 'inner\.L_level\.layers\.1\.mlp\.down_proj\.weight'",
+        ),
+        (
+            lambda sd: sd.update({"inner.q_head.weight": np.zeros((2, 31), np.float32)}),
+            r"'inner\.q_head\.weight' has shape \(2, 31\), expected \(2, 32\)",
+        ),
+        (
+            lambda sd: sd.update(
+                {"inner.L_level.layers.0.self_attn.qkv_proj.weight": np.zeros((32, 96), np.float32)}
+            ),
+            r"'inner\.L_level\.layers\.0\.self_attn\.qkv_proj\.weight' has shape \(32, 96\)",
+        ),
+        (
+            lambda sd: sd.update(
+                {"inner.L_level.layers.2.mlp.down_proj.weight": np.zeros((32, 256), np.float32)}
+            ),
+            r"unexpected key 'inner\.L_level\.layers\.2\.mlp\.down_proj\.weight'",
+        ),
         (lambda sd: sd.pop("inner.H_init"), r"missing key 'inner\.H_init'"),
     ],
 )
@@ -242,5 +282,17 @@ def test_mixer_mismatch_is_rejected():
 def test_loading_a_checkpoint_without_torch_says_so(monkeypatch, tmp_path):
     _, config, _, _ = _fixture("trm_att")
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(b"not a numpy archive")
     with pytest.raises(ImportError, match="needs PyTorch"):
-        load_official_checkpoint(tmp_path / "ckpt.pt", config)
+        load_official_checkpoint(path, config)
+    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+        load_official_checkpoint(tmp_path / "absent.pt", config)
+
+
+def test_separate_nets_have_no_official_counterpart():
+    _, config, sd, _ = _fixture("trm_att")
+    config = config.copy_and_resolve_references()
+    config.model.separate_nets = True
+    with pytest.raises(ValueError, match=r"separate_nets=True .* no counterpart"):
+        from_official(sd, config)
