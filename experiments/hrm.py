@@ -114,8 +114,11 @@ def arc(c, version: int):
 def tiny(c):
     """Generated 6x6 Sudoku, a two-module HRM of width 64 with 2 blocks per module, on CPU.
 
-    HRM's structure (two nets, 1-step gradient, Q-learning halting, attention with RoPE) at CPU
-    size, with the same departures as TRM's tiny row: fp32, lr 3e-3, 8 segments.
+    HRM's structure (two nets, 1-step gradient, Q-learning halting) at CPU size, with the same
+    departures as TRM's tiny row (fp32, lr 3e-3, 8 segments) and the token-mixing MLP instead of
+    attention (the HRM copy in the TRM repository has the same `mlp_t` switch). Measured on a
+    2-core CPU, 1200 steps: 53.8% exact on the 500 held-out puzzles with the MLP mixer, 0.0%
+    (token accuracy 60.9%) with attention and RoPE.
     """
     c.data.update(
         dict(
