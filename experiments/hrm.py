@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from rrm_jax.config import base_config, parse_arg, set_paper
+from rrm_jax.config import base_config, cpu_sudoku, parse_arg, set_paper
 
 ARXIV = "2506.21734"
 
@@ -120,51 +120,9 @@ def tiny(c):
     2-core CPU, 1200 steps: 53.8% exact on the 500 held-out puzzles with the MLP mixer, 0.0%
     (token accuracy 60.9%) with attention and RoPE.
     """
-    c.data.update(
-        dict(
-            source="sudoku",
-            board="2x3",
-            num_train=3000,
-            num_test=500,
-            seed=0,
-            augmentation="sudoku",
-            num_aug=1000,
-        )
-    )
-    c.model.update(
-        dict(
-            hidden_size=64,
-            num_heads=4,
-            num_layers=2,
-            h_layers=2,
-            mixer="mlp",
-            pos_encodings="none",
-            puzzle_emb_ndim=64,
-            dtype="float32",
-        )
-    )
-    c.act.update(dict(max_steps=8))
-    c.optim.update(
-        dict(
-            lr=3e-3,
-            puzzle_emb_lr=3e-3,
-            weight_decay=0.1,
-            warmup_steps=100,
-            puzzle_emb_weight_decay=0.1,
-        )
-    )
-    c.train.update(dict(global_batch_size=64, steps=1200, eval_every=400, log_every=20))
-    c.eval.update(dict(batch_size=250))
-    set_paper(
-        c,
-        arxiv=ARXIV,
-        table="",
-        row="tiny (CPU)",
-        metric="exact accuracy (%)",
-        reported=-1.0,
-        hardware="2-core CPU",
-        notes="not a paper row: 6x6 Sudoku generated offline, held-out test puzzles",
-    )
+    cpu_sudoku(c)
+    c.model.update(dict(num_layers=2, h_layers=2, mixer="mlp", pos_encodings="none"))
+    set_paper(c, arxiv=ARXIV, row="tiny (CPU)")
 
 
 ROWS = {

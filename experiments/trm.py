@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from rrm_jax.config import base_config, parse_arg, set_paper
+from rrm_jax.config import base_config, cpu_sudoku, parse_arg, set_paper
 
 ARXIV = "2510.04871"
 SUDOKU = "data/sudoku-extreme-1k-aug-1000"
@@ -111,52 +111,11 @@ def tiny(c):
     slower on CPUs without bf16 units), lr 3e-3 with 100 warm-up steps, EMA 0.99 (0.999 would lag
     most of a 1200-step run), 8 supervision segments, T=2, n=2.
     """
-    c.data.update(
-        dict(
-            source="sudoku",
-            board="2x3",
-            num_train=3000,
-            num_test=500,
-            seed=0,
-            augmentation="sudoku",
-            num_aug=1000,
-        )
-    )
-    c.model.update(
-        dict(
-            hidden_size=64,
-            num_heads=4,
-            num_layers=2,
-            mixer="mlp",
-            pos_encodings="none",
-            puzzle_emb_ndim=64,
-            puzzle_emb_len=1,
-            dtype="float32",
-        )
-    )
+    cpu_sudoku(c)
+    c.model.update(dict(num_layers=2, mixer="mlp", pos_encodings="none", puzzle_emb_len=1))
     c.recursion.update(dict(cycles=2, latent_steps=2))
-    c.act.update(dict(max_steps=8))
-    c.optim.update(
-        dict(
-            lr=3e-3,
-            puzzle_emb_lr=3e-3,
-            weight_decay=0.1,
-            warmup_steps=100,
-            puzzle_emb_weight_decay=0.1,
-            ema_rate=0.99,
-        )
-    )
-    c.train.update(dict(global_batch_size=64, steps=1200, eval_every=400, log_every=20))
-    c.eval.update(dict(batch_size=250))
-    _paper(
-        c,
-        "",
-        "tiny (CPU demo)",
-        "exact accuracy (%)",
-        -1.0,
-        "2-core CPU",
-        "not a paper row: 6x6 Sudoku generated offline, held-out test puzzles",
-    )
+    c.optim.update(dict(ema_rate=0.99))
+    set_paper(c, arxiv=ARXIV, row="tiny (CPU demo)")
 
 
 ROWS = {

@@ -34,28 +34,29 @@ def make_optimizer(config, total_steps: int) -> tuple[optax.GradientTransformati
     return tx, (schedule, emb_schedule)
 
 
-def make_train_step(model, config, tx, schedules) -> Callable:
-    """The jit-able train step for `model` under `config`."""
-    a, o = config.act, config.optim
-    batch_size = config.train.global_batch_size
-    schedule, emb_schedule = schedules
+def make_segment_gradients(model, config, batch_size: int) -> Callable:
+    """The differentiated part of a training step, as the reference's `train_batch`.
 
+    Returns fn(params, latent, steps, data, k_model, k_target) -> (loss, aux, grads, ids): the
+    ACT loss of one supervision segment divided by the global batch size, its gradients w.r.t.
+    params["dense"] and the gathered puzzle-embedding rows ([B, Dp], the reference's
+    `local_weights`), the rows' ids, and aux = (new latent, Outputs, loss parts, q target).
+    `steps` are the segments run before this one (HRM's continue target needs them).
+    """
+    a = config.act
     # HRM's Q-learning (the reference trains q_continue only when halt_max_steps > 1).
     q_learning = a.halt_rule == "q_halt_vs_continue" and a.max_steps > 1
 
-    def train_step(state: TrainState, carry: act.ActCarry, batch: dict):
-        k_model, k_halt, k_target = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
-        params = state.params
-        carry = act.refill(model, params, carry, batch)
-        local_params, local_data, ids = local_view(params, carry.data)
+    def segment_gradients(params, latent, steps, data, k_model, k_target):
+        local_params, local_data, ids = local_view(params, data)
 
         def loss_fn(dense, rows):
             p = {**local_params, "dense": dense, "puzzle_emb": rows}
-            latent, out = model.apply(p, carry.latent, local_data, rng=k_model, training=True)
+            new_latent, out = model.apply(p, latent, local_data, rng=k_model, training=True)
             target = None
             if q_learning:
                 target = act.q_continue_target(
-                    model, p, latent, local_data, carry.steps, max_steps=a.max_steps, rng=k_target
+                    model, p, new_latent, local_data, steps, max_steps=a.max_steps, rng=k_target
                 )
             total, parts = losses.act_loss(
                 out.logits,
@@ -66,11 +67,28 @@ def make_train_step(model, config, tx, schedules) -> Callable:
                 q_continue=out.q_continue,
                 q_continue_target=target,
             )
-            return total / batch_size, (latent, out, parts)
+            return total / batch_size, (new_latent, out, parts, target)
 
         grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
-        (loss, (latent, out, parts)), (g_dense, g_rows) = grad_fn(
-            params["dense"], local_params["puzzle_emb"]
+        (loss, aux), grads = grad_fn(params["dense"], local_params["puzzle_emb"])
+        return loss, aux, grads, ids
+
+    return segment_gradients
+
+
+def make_train_step(model, config, tx, schedules) -> Callable:
+    """The jit-able train step for `model` under `config`."""
+    a, o = config.act, config.optim
+    batch_size = config.train.global_batch_size
+    schedule, emb_schedule = schedules
+    segment_gradients = make_segment_gradients(model, config, batch_size)
+
+    def train_step(state: TrainState, carry: act.ActCarry, batch: dict):
+        k_model, k_halt, k_target = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
+        params = state.params
+        carry = act.refill(model, params, carry, batch)
+        loss, (latent, out, parts, _), (g_dense, g_rows), ids = segment_gradients(
+            params, carry.latent, carry.steps, carry.data, k_model, k_target
         )
         steps, halted = act.halt(
             carry.steps,

@@ -31,14 +31,13 @@ import pytest
 
 from rrm_jax import act, losses, models
 from rrm_jax.convert import config_from_official, from_official, to_official
-from rrm_jax.models.embed import local_view
+from tests.convert import parity
 
 FIXTURE = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "hrm_parity" / "hrm.npz"
 
 FORWARD_ATOL = 1e-5
 LOSS_RTOL = 1e-5
 TARGET_ATOL = 1e-5
-GRAD_RTOL, GRAD_ATOL_OF_MAX = 1e-4, 5e-5
 
 
 @functools.cache
@@ -140,30 +139,10 @@ def test_loss_target_and_gradients_match_the_official_training_step():
     model, params, _ = _model()
     a = config.act
     b = batch["inputs"].shape[0]
-    # As train/step.py: a fresh carry, gradients w.r.t. the dense params and the gathered rows,
-    # the continue target from an extra forward pass on the new carry.
     carry = _reset(model, params, batch)
     steps0 = jnp.zeros((b,), jnp.int32)
-    local_params, local_batch, _ = local_view(params, batch)
-
-    def loss_fn(dense, rows):
-        p = {**local_params, "dense": dense, "puzzle_emb": rows}
-        latent, out = model.apply(p, carry, local_batch, training=True)
-        target = act.q_continue_target(model, p, latent, local_batch, steps0, max_steps=a.max_steps)
-        total, parts = losses.act_loss(
-            out.logits,
-            out.q_halt,
-            local_batch["labels"],
-            kind=config.loss.type,
-            q_weight=config.loss.q_weight,
-            q_continue=out.q_continue,
-            q_continue_target=target,
-        )
-        return total / b, (out, parts, target)
-
-    grad_fn = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True))
-    (loss, (out, parts, target)), (g_dense, g_rows) = grad_fn(
-        params["dense"], local_params["puzzle_emb"]
+    loss, (_, out, parts, target), (g_dense, g_rows) = parity.training_segment(
+        model, config, params, carry, batch
     )
 
     np.testing.assert_allclose(float(loss) * b, data["grad_run/loss"], rtol=LOSS_RTOL)
@@ -194,23 +173,9 @@ def test_loss_target_and_gradients_match_the_official_training_step():
     # Every official parameter gradient, mapped back to official names and layouts. Only the
     # last f_L and f_H calls carry gradient on both sides (the 1-step gradient); the official
     # target is computed under no_grad, so matching gradients also show none flows through ours.
-    grads = to_official({**params, "dense": g_dense}, config)
-    expected = {k[len("grad/") :] for k in data if k.startswith("grad/")}
-    frozen = {"inner.H_init", "inner.L_init", "inner.puzzle_emb.weights"}  # buffers, no grad
-    assert expected == (set(grads) - frozen) | {"inner.puzzle_emb.local_weights"}
+    expected = parity.assert_official_gradients(params, g_dense, g_rows, config, data)
     assert any(k.startswith("inner.H_level.") for k in expected)
     assert any(k.startswith("inner.L_level.") for k in expected)
-    grads["inner.puzzle_emb.local_weights"] = np.asarray(g_rows)
-    for key in sorted(expected):
-        ref = data["grad/" + key]
-        assert float(np.abs(ref).max()) > 0, f"{key}: the fixture gradient is zero"
-        np.testing.assert_allclose(
-            grads[key],
-            ref,
-            rtol=GRAD_RTOL,
-            atol=GRAD_ATOL_OF_MAX * float(np.abs(ref).max()),
-            err_msg=key,
-        )
 
 
 def test_continue_target_of_a_last_segment_matches():

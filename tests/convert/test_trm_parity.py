@@ -40,7 +40,7 @@ from rrm_jax.convert import (
     load_official_checkpoint,
     to_official,
 )
-from rrm_jax.models.embed import local_view
+from tests.convert import parity
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "trm_parity"
 NAMES = ("trm_att", "trm_mlp")
@@ -51,7 +51,6 @@ FREE_RUNNING = {  # per segment, max |d| / max |official|
     "trm_mlp": (2e-5, 1e-4, 1e-3, 2e-3),
 }
 LOSS_RTOL = 1e-5
-GRAD_RTOL, GRAD_ATOL_OF_MAX = 1e-4, 5e-5
 
 
 @functools.cache
@@ -142,24 +141,10 @@ def test_loss_and_gradients_match_the_official_training_step(name):
     data, config, _, batch = _fixture(name)
     model, params, _ = _model(name)
     b = batch["inputs"].shape[0]
-    # As train/step.py: a fresh carry, gradients w.r.t. the dense params and the gathered rows.
     carry = _reset(model, params, batch)
-    local_params, local_batch, _ = local_view(params, batch)
-
-    def loss_fn(dense, rows):
-        p = {**local_params, "dense": dense, "puzzle_emb": rows}
-        _, out = model.apply(p, carry, local_batch, training=True)
-        total, parts = losses.act_loss(
-            out.logits,
-            out.q_halt,
-            local_batch["labels"],
-            kind=config.loss.type,
-            q_weight=config.loss.q_weight,
-        )
-        return total / b, (out, parts)
-
-    grad_fn = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True))
-    (loss, (out, parts)), (g_dense, g_rows) = grad_fn(params["dense"], local_params["puzzle_emb"])
+    loss, (_, out, parts, _), (g_dense, g_rows) = parity.training_segment(
+        model, config, params, carry, batch
+    )
 
     np.testing.assert_allclose(float(loss) * b, data["grad_run/loss"], rtol=LOSS_RTOL)
     for k, v in parts.items():
@@ -182,21 +167,7 @@ def test_loss_and_gradients_match_the_official_training_step(name):
         np.testing.assert_allclose(float(v), data["metrics/" + k], rtol=1e-6, err_msg=k)
 
     # Every official parameter gradient, mapped back to official names and layouts.
-    grads = to_official({**params, "dense": g_dense}, config)
-    expected = {k[len("grad/") :] for k in data if k.startswith("grad/")}
-    frozen = {"inner.H_init", "inner.L_init", "inner.puzzle_emb.weights"}  # buffers, no grad
-    assert expected == (set(grads) - frozen) | {"inner.puzzle_emb.local_weights"}
-    grads["inner.puzzle_emb.local_weights"] = np.asarray(g_rows)
-    for key in sorted(expected):
-        ref = data["grad/" + key]
-        assert float(np.abs(ref).max()) > 0, f"{key}: the fixture gradient is zero"
-        np.testing.assert_allclose(
-            grads[key],
-            ref,
-            rtol=GRAD_RTOL,
-            atol=GRAD_ATOL_OF_MAX * float(np.abs(ref).max()),
-            err_msg=key,
-        )
+    parity.assert_official_gradients(params, g_dense, g_rows, config, data)
 
 
 @pytest.mark.parametrize("name", NAMES)
