@@ -172,3 +172,35 @@ def test_sudoku_row_on_real_data_with_official_augmentation(tmp_path):
     c.data.update(dict(path=SUDOKU_1K, test_split="train", augmentation="sudoku", num_aug=1000))
     summary = loop.run(c, str(tmp_path / "run"))
     assert summary["step"] == 1 and np.isfinite(summary["lm_loss"])
+
+
+def test_evaluate_command_on_a_params_file(tmp_path):
+    """The README's `python -m rrm_jax.evaluate` on params saved by `rrm_jax.convert`."""
+    import json
+    import subprocess
+    import sys
+
+    from rrm_jax.convert import save_params
+    from rrm_jax.train.loop import init_data
+
+    c = TRM.get_config("tiny")
+    c.data.update(dict(num_train=16, num_test=10))
+    _, resolved = init_data(c)
+    params = models.build(resolved).init(jax.random.PRNGKey(0), {})
+    save_params(str(tmp_path / "p.npz"), params)
+    cmd = [
+        sys.executable,
+        "-m",
+        "rrm_jax.evaluate",
+        "--config=experiments/trm.py:tiny",
+        "--config.data.num_train=16",
+        "--config.data.num_test=10",
+        "--config.eval.plot=False",
+        f"--params={tmp_path / 'p.npz'}",
+        f"--workdir={tmp_path / 'eval'}",
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "exact accuracy" in proc.stdout
+    with open(tmp_path / "eval" / "results.json") as f:
+        assert json.load(f)["count"] == 10
