@@ -18,7 +18,9 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment file and row, e.g. experiments/hrm.py:sudoku_extreme.",
+    "config",
+    None,
+    "Experiment file and row, e.g. experiments/hrm.py:sudoku_extreme.",
     lock_config=True,
 )
 _PARAMS = flags.DEFINE_string("params", None, "Params file written by `python -m rrm_jax.convert`.")
@@ -42,13 +44,18 @@ def evaluate_params(config, params: dict, workdir: str) -> dict:
     got = jax.tree.map(lambda a: (a.shape, str(a.dtype)), params)
     want = jax.tree.map(lambda a: (a.shape, str(a.dtype)), expected)
     if jax.tree.structure(got) != jax.tree.structure(want) or got != want:
-        raise ValueError("the params file does not match the config's model: "
-                         f"expected {want}, got {got}")
+        raise ValueError(
+            f"the params file does not match the config's model: expected {want}, got {got}"
+        )
     mesh = parallel.make_mesh(config.mesh.data)
     params = jax.device_put(params, parallel.replicated(mesh))
     step = jax.jit(eval_lib.make_eval_step(model, config))
-    summary = eval_lib.evaluate(step, params, loop.eval_batches_for(data.test, config),
-                                lambda b: parallel.global_batch(b, mesh))
+    summary, _ = eval_lib.evaluate(
+        step,
+        params,
+        loop.eval_batches_for(data.test, config),
+        lambda b: parallel.global_batch(b, mesh),
+    )
     os.makedirs(workdir, exist_ok=True)
     if jax.process_index() == 0:
         eval_lib.report(summary, config, workdir)

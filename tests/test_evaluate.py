@@ -58,7 +58,9 @@ def test_per_segment_accuracy_and_act_halting():
         "valid": np.array([True] * (B - 1) + [False]),
     }  # the last row is padding
     step = jax.jit(eval_lib.make_eval_step(model, _config()))
-    out = eval_lib.evaluate(step, model.init(None, batch), [batch], lambda b: b)
+    out, rows = eval_lib.evaluate(step, model.init(None, batch), [batch], lambda b: b, collect=True)
+    assert rows["preds"].shape == (B - 1, L) and rows["q_halt"].shape == (B - 1,)
+    np.testing.assert_array_equal(rows["puzzle_identifiers"], batch["puzzle_identifiers"][:-1])
     real = slice(0, B - 1)
     n = B - 1
     assert out["count"] == n

@@ -22,12 +22,13 @@ from rrm_jax.train import metrics as metrics_lib
 
 
 def make_eval_step(model, config) -> Callable:
-    """Runs every row through all `act.max_steps` segments and returns summed metrics.
+    """Runs every row through all `act.max_steps` segments: (summed metrics, per-row outputs).
 
     Besides the reference's metrics at the final segment, it records the exact accuracy after
     each segment (test-time depth curve) and what ACT would give: the first segment whose
     q_halt > 0 ("halt_steps") and whether the answer there is exact ("exact_at_halt").
-    Rows with `valid` False (padding) or without labels are not counted.
+    Rows with `valid` False (padding) or without labels are not counted. The per-row outputs
+    (final argmax "preds" and "q_halt") feed evaluators that vote across rows, such as ARC's.
     """
     k_max = config.act.max_steps
 
@@ -56,7 +57,7 @@ def make_eval_step(model, config) -> Callable:
         wants = q_KB > 0
         halt_idx = jnp.where(wants.any(0), jnp.argmax(wants, axis=0), k_max - 1)
         exact_at_halt = jnp.take_along_axis(exact_KB, halt_idx[None], axis=0)[0]
-        return {
+        sums = {
             "count": w.sum(),
             "accuracy": (token_KB[-1] * w).sum(),
             "exact_accuracy": (exact_KB[-1] * w).sum(),
@@ -67,28 +68,65 @@ def make_eval_step(model, config) -> Callable:
             "exact_at_halt": (exact_at_halt * w).sum(),
             "lm_loss": (row_lm * w).sum(),
         }
+        rows = {"preds": jnp.argmax(logits, axis=-1).astype(jnp.int32), "q_halt": q_KB[-1]}
+        return sums, rows
 
     return eval_step
 
 
 def evaluate(
-    eval_step: Callable, params: dict, batches: Iterable[dict], to_global: Callable
-) -> dict:
+    eval_step: Callable,
+    params: dict,
+    batches: Iterable[dict],
+    to_global: Callable,
+    *,
+    collect: bool = False,
+) -> tuple[dict, dict | None]:
     """Runs `eval_step` over host batches and reduces the sums to means.
 
     Returns:
-      A dict with "count", "accuracy", "exact_accuracy", "q_halt_accuracy", "steps",
-      "lm_loss", "halt_steps" (mean segments ACT would use), "exact_at_halt" and
-      "exact_by_segment" (list, one entry per segment).
+      (summary, predictions). The summary has "count", "accuracy", "exact_accuracy",
+      "q_halt_accuracy", "steps", "lm_loss", "halt_steps" (mean segments ACT would use),
+      "exact_at_halt" and "exact_by_segment" (one entry per segment). With `collect`,
+      predictions holds the valid rows' "inputs", "labels", "puzzle_identifiers", "preds"
+      (final argmax tokens) and "q_halt" as host arrays (for voting evaluators); else None.
     """
-    total = None
+    total, kept = None, []
     for batch in batches:
-        sums = jax.device_get(eval_step(params, to_global(batch)))
-        total = metrics_lib.accumulate(total, sums)
+        sums, rows = eval_step(params, to_global(batch))
+        total = metrics_lib.accumulate(total, jax.device_get(sums))
+        if collect:
+            rows = _to_host(rows)
+            valid = np.asarray(batch["valid"], bool)
+            kept.append(
+                {
+                    **{
+                        k: np.asarray(batch[k])[valid]
+                        for k in ("inputs", "labels", "puzzle_identifiers")
+                    },
+                    **{k: v[valid] for k, v in rows.items()},
+                }
+            )
     if total is None:
         raise ValueError("the evaluation split produced no batches")
-    count = float(total["count"])
-    return metrics_lib.reduce(total, examples=count)
+    summary = metrics_lib.reduce(total, examples=float(total["count"]))
+    predictions = None
+    if collect:
+        predictions = {k: np.concatenate([p[k] for p in kept]) for k in kept[0]}
+    return summary, predictions
+
+
+def _to_host(rows: dict) -> dict:
+    """Global per-row arrays -> this process's rows as numpy (all processes' when several)."""
+    if jax.process_count() == 1:
+        return jax.device_get(rows)
+    from jax.experimental import multihost_utils
+
+    # Every process fed its own slice of the global batch; keep the matching slice.
+    full = multihost_utils.process_allgather(rows, tiled=True)
+    n = next(iter(full.values())).shape[0] // jax.process_count()
+    i = jax.process_index()
+    return {k: np.asarray(v)[i * n : (i + 1) * n] for k, v in full.items()}
 
 
 def results_table(summary: dict, paper=None) -> str:

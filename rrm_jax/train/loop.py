@@ -184,7 +184,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         params = state_lib.eval_params(state, config.eval.use_ema)
         batches = eval_batches_for(data.test, config)
         to_global = lambda b: parallel.global_batch(b, mesh)
-        summary = eval_lib.evaluate(eval_step, params, batches, to_global)
+        summary, _ = eval_lib.evaluate(eval_step, params, batches, to_global)
         writer.write(step, "eval", summary)
         return summary
 
