@@ -34,6 +34,7 @@ def base_config() -> ml_collections.ConfigDict:
         augmentation="none",  # on-the-fly augmentation of train examples ("sudoku": digits/bands)
         num_aug=0,  # variants per original puzzle besides the original (official builds use 1000)
         epochs_per_iter=1,  # epochs concatenated before the last partial batch is dropped
+        prefetch=2,  # batches prepared ahead on a background thread (0: none)
         board="3x3",  # generated Sudoku: box rows x box cols ("2x2" 4x4, "2x3" 6x6, "3x3" 9x9)
         num_train=1000,
         num_test=1000,
@@ -173,8 +174,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         raise ConfigError("data.augmentation is set but data.num_aug < 1")
     if d.source == "sudoku" and (d.num_train < 1 or d.num_test < 1):
         raise ConfigError("data.num_train and data.num_test must be >= 1")
-    if d.epochs_per_iter < 1:
-        raise ConfigError("data.epochs_per_iter must be >= 1")
+    if d.epochs_per_iter < 1 or d.prefetch < 0:
+        raise ConfigError("data.epochs_per_iter must be >= 1 and data.prefetch >= 0")
 
     _one_of(m.dtype, DTYPES, "model.dtype")
     _one_of(m.mixer, MIXERS, "model.mixer")

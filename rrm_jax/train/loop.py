@@ -19,6 +19,7 @@ import numpy as np
 from rrm_jax import act, models, parallel
 from rrm_jax import data as data_lib
 from rrm_jax.config import ConfigError, validate
+from rrm_jax.data.pipeline import train_iterator
 from rrm_jax.data.sampler import TrainSampler, eval_batches
 from rrm_jax.data.sampler import total_steps as official_total_steps
 from rrm_jax.eval import evaluate as eval_lib
@@ -119,19 +120,22 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
     replicated, sharded = parallel.replicated(mesh), parallel.batch_sharded(mesh)
     model = models.build(config)
     tx, schedules = make_optimizer(config, total)
-    sampler = TrainSampler(
-        data.train,
-        t.global_batch_size,
-        t.seed,
-        epochs_per_iter=config.data.epochs_per_iter,
-        augment=data.augment,
-        num_aug=data.num_aug,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-    )
+
+    def make_sampler():
+        return TrainSampler(
+            data.train,
+            t.global_batch_size,
+            t.seed,
+            epochs_per_iter=config.data.epochs_per_iter,
+            augment=data.augment,
+            num_aug=data.num_aug,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+        )
+
     example = {
         k: np.zeros((t.global_batch_size,) + v.shape[1:], v.dtype)
-        for k, v in _peek(sampler).items()
+        for k, v in next(make_sampler()).items()
     }
 
     def init_all(rng):
@@ -152,12 +156,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
             ckpt_lib.abstract_like(abstract_state, state_sh),
             ckpt_lib.abstract_like(abstract_carry, carry_sh),
         )
-        sampler.set_state(saved["sampler"])
+        sampler_state = saved["sampler"]
         start = int(state.step)
     else:
         init = jax.jit(init_all, out_shardings=(state_sh, carry_sh))
         state, carry = init(jax.random.PRNGKey(t.seed))
-        start = 0
+        start, sampler_state = 0, None
         if is_main:
             with open(os.path.join(workdir, "config.json"), "w") as f:
                 f.write(config.to_json_best_effort(indent=2))
@@ -188,8 +192,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         writer.write(step, "eval", summary)
         return summary
 
+    batches = train_iterator(make_sampler, prefetch=config.data.prefetch)
+    if sampler_state is not None:
+        batches.set_state(sampler_state)
+
     def save(step: int) -> None:
-        checkpointer.save(step, state, carry, {"sampler": sampler.get_state(), "step": step})
+        checkpointer.save(step, state, carry, {"sampler": batches.get_state(), "step": step})
 
     # --- loop -------------------------------------------------------------------------------
     window, window_steps, pending = None, 0, None
@@ -199,7 +207,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
     end = total if stop_at is None else min(total, stop_at)
     step = start
     while step < end:
-        batch = parallel.global_batch(next(sampler), mesh)
+        batch = parallel.global_batch(next(batches), mesh)
         state, carry, sums = train_step(state, carry, batch)
         # Fetch the previous step's metrics while this one runs (keeps dispatch asynchronous).
         if pending is not None:
@@ -229,6 +237,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         if step % ckpt_every == 0 or step == end:
             save(step)
     progress.close()
+    batches.close()
 
     if stop_at is not None and step < total:
         checkpointer.close()
@@ -248,14 +257,6 @@ def _absorb(window, window_steps, step, sums):
     sums = jax.device_get(sums)
     metrics_lib.check_finite(sums, step)
     return metrics_lib.accumulate(window, sums), window_steps + 1
-
-
-def _peek(sampler: TrainSampler) -> dict:
-    """One batch's shapes without moving the sampler."""
-    saved = sampler.get_state()
-    batch = next(sampler)
-    sampler.set_state(saved)
-    return batch
 
 
 def eval_batches_for(test, config):
