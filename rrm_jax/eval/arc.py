@@ -32,6 +32,21 @@ Two rules aggregate test inputs into a task score (both averaged over all test p
 `score` is a pure function of one set of predictions. TRM's evaluator object instead keeps
 accumulating votes over successive evaluations unless built with `aggregated_voting=False`; to
 reproduce that, concatenate the predictions of those evaluations and score them together.
+
+Where this differs from the official code, and why:
+
+- Grid identity: the official code hashes (shape, uint8 bytes) with SHA-256; `grid_key` keeps the
+  same (shape, bytes) as the key itself. Equal grids get equal keys either way, and the vote
+  order depends only on counts, mean q and first appearance, so results are identical.
+- TRM's `update_batch` drops blank rows from the inputs, ids and predictions but not from the q
+  values it zips them with, which pairs them correctly only when blank rows trail the batch (as
+  its data loader produces). `score` pairs every row with its own q wherever blank rows are.
+- A test input without any prediction: the official submission leaves its entry out (shifting
+  the task's later entries); `score` writes `[[0]]` attempts to keep the list aligned. Scores
+  are unaffected (such an input is simply wrong).
+- HRM's notebook takes the tasks and right answers from the unaugmented rows of the predictions
+  (with their labels) and uses a float32 sigmoid; here both rules use `test_puzzles` and the
+  float64 sigmoid of TRM. The sigmoid precision only matters for exactly tied mean q.
 """
 
 from __future__ import annotations
