@@ -34,6 +34,11 @@ import ml_collections
 from rrm_jax.config import base_config, cpu_sudoku, parse_arg, set_paper
 
 ARXIV = "2506.21734"
+# As TRM's rows (experiments/trm.py): TFDS builders, official Sudoku augmentation on the fly.
+SUDOKU_DATA = dict(
+    source="tfds", name="sudoku_extreme", config="1k", augmentation="sudoku", num_aug=1000
+)
+MAZE_DATA = dict(source="tfds", name="maze_hard", config="", augmentation="none", num_aug=0)
 
 
 def _hrm(c):
@@ -59,15 +64,15 @@ def _hrm(c):
     c.eval.update(dict(use_ema=False))
 
 
-def _small_data(c, path: str):
+def _small_data(c, data: dict):
     """Sudoku-Extreme 1k and Maze-Hard 1k: the README command's overrides."""
-    c.data.update(dict(source="official", path=path))
+    c.data.update(data)
     c.optim.update(dict(lr=1e-4, puzzle_emb_lr=1e-4, weight_decay=1.0, puzzle_emb_weight_decay=1.0))
     c.train.update(dict(epochs=20000, eval_interval_epochs=2000))
 
 
 def sudoku_extreme(c):
-    _small_data(c, "data/sudoku-extreme-1k-aug-1000")
+    _small_data(c, SUDOKU_DATA)
     set_paper(
         c,
         arxiv=ARXIV,
@@ -81,7 +86,7 @@ def sudoku_extreme(c):
 
 
 def maze_hard(c):
-    _small_data(c, "data/maze-30x30-hard-1k")
+    _small_data(c, MAZE_DATA)
     set_paper(
         c,
         arxiv=ARXIV,

@@ -16,8 +16,9 @@ MIXERS = ("attention", "mlp")
 ATTENTION_IMPLS = ("explicit", "fused")
 POS_ENCODINGS = ("rope", "learned", "none")
 LOSSES = ("stablemax", "softmax")
-DATA_SOURCES = ("official", "sudoku")
-AUGMENTATIONS = ("none", "sudoku")
+DATA_SOURCES = ("official", "sudoku", "tfds")
+AUGMENTATIONS = ("none", "sudoku", "dihedral")
+TFDS_NAMES = ("sudoku_extreme", "maze_hard", "sudoku_generated", "arc_agi")
 HALT_RULES = ("q_halt", "q_halt_vs_continue")
 
 
@@ -26,12 +27,21 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
 
     c.data = dict(
-        source="official",  # "official": the HRM/TRM numpy format at `path`; "sudoku": generated
+        # "official": the HRM/TRM numpy format at `path`; "sudoku": generated in memory;
+        # "tfds": a builder of `datasets/` (`name`, `config`), prepared into `data_dir` from
+        # `source_dir` (raw files; "": the builder's own default) the first time.
+        source="official",
         path="",  # official format: folder holding train/ and test/
+        name="",  # tfds: sudoku_extreme, maze_hard, sudoku_generated, arc_agi
+        config="",  # tfds: the builder config ("": its default)
+        data_dir="~/tensorflow_datasets",  # tfds: where prepared datasets live
+        source_dir="",  # tfds: raw files (CSVs, official numpy folders, ARC JSON) to build from
         train_split="train",
         test_split="test",
         set_name="all",
-        augmentation="none",  # on-the-fly augmentation of train examples ("sudoku": digits/bands)
+        # On-the-fly augmentation of train examples: "sudoku" (digits, bands/stacks, transpose),
+        # "dihedral" (the 8 symmetries of a square grid; num_aug=7 gives the official Maze set).
+        augmentation="none",
         num_aug=0,  # variants per original puzzle besides the original (official builds use 1000)
         epochs_per_iter=1,  # epochs concatenated before the last partial batch is dropped
         prefetch=2,  # batches prepared ahead on a background thread (0: none)
@@ -172,6 +182,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         raise ConfigError("data.source='official' needs data.path (a folder with train/ and test/)")
     if d.augmentation != "none" and d.num_aug < 1:
         raise ConfigError("data.augmentation is set but data.num_aug < 1")
+    if d.augmentation == "dihedral" and d.num_aug > 7:
+        raise ConfigError("data.augmentation='dihedral' has 8 variants: data.num_aug <= 7")
+    if d.source == "tfds":
+        _one_of(d.name, TFDS_NAMES, "data.name")
     if d.source == "sudoku" and (d.num_train < 1 or d.num_test < 1):
         raise ConfigError("data.num_train and data.num_test must be >= 1")
     if d.epochs_per_iter < 1 or d.prefetch < 0:

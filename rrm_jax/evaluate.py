@@ -50,12 +50,16 @@ def evaluate_params(config, params: dict, workdir: str) -> dict:
     mesh = parallel.make_mesh(config.mesh.data)
     params = jax.device_put(params, parallel.replicated(mesh))
     step = jax.jit(eval_lib.make_eval_step(model, config))
-    summary, _ = eval_lib.evaluate(
+    collect = eval_lib.needs_predictions(data)
+    summary, rows = eval_lib.evaluate(
         step,
         params,
         loop.eval_batches_for(data.test, config),
         lambda b: parallel.global_batch(b, mesh),
+        collect=collect,
     )
+    if collect:
+        summary.update(eval_lib.task_metrics(data, rows))
     os.makedirs(workdir, exist_ok=True)
     if jax.process_index() == 0:
         eval_lib.report(summary, config, workdir)

@@ -1,8 +1,15 @@
-"""Input pipeline: the official numpy format, generated Sudoku, samplers, augmentations."""
+"""Input pipeline: data sources, samplers, on-the-fly augmentations.
+
+Sources (`data.source`): "official" (the HRM/TRM numpy format at `data.path`), "sudoku" (the
+offline generator, in memory), "tfds" (this project's TFDS builders in `datasets/`, prepared into
+`data.data_dir` from `data.source_dir` on first use). Every source yields official-layout
+`PuzzleData` for the sampler; augmentations are applied on the fly from stored originals.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -15,8 +22,11 @@ from rrm_jax.data.official import DataError, Metadata, PuzzleData
 class Datasets:
     train: PuzzleData
     test: PuzzleData
-    augment: Callable | None  # (inputs_row, labels_row, rng) -> (inputs_row, labels_row)
+    augment: Callable | None  # (inputs_row, labels_row, rng, variant=v) -> (inputs, labels)
     num_aug: int
+    identifiers: list[str] | None = None  # puzzle id -> name (ARC scoring inverts augmentations)
+    test_puzzles: dict | None = None  # the original test-set tasks (ARC scoring)
+    kind: str = ""  # "arc", "maze", "sudoku" or "": which task-specific evaluator applies
 
     @property
     def metadata(self) -> Metadata:
@@ -26,9 +36,24 @@ class Datasets:
 def sudoku_augmenter(board: sudoku.Board) -> Callable:
     """Official Sudoku augmentation on token rows (digit map, bands/stacks, transpose)."""
 
-    def augment(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+    def augment(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator, variant=0):
         puzzle, solution = sudoku.augment(sudoku.decode(inputs), sudoku.decode(labels), board, rng)
         return sudoku.encode(puzzle), sudoku.encode(solution)
+
+    return augment
+
+
+def dihedral_augmenter(side: int) -> Callable:
+    """The 8 dihedral transforms of a square grid (variant v = transform id 1..7; v = 0 is the
+    original): the official Maze augmentation (`build_maze_dataset.py --aug`), on the fly."""
+
+    def augment(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator, variant=0):
+        from rrm_jax.data.arc import dihedral  # the shared transform table
+
+        if not 0 <= variant <= 7:
+            raise ValueError(f"dihedral augmentation has variants 0..7, got {variant}")
+        t = lambda row: dihedral(np.asarray(row).reshape(side, side), variant).reshape(-1)
+        return t(inputs), t(labels)
 
     return augment
 
@@ -58,6 +83,8 @@ def build(config_data) -> Datasets:
     if d.source == "sudoku":
         board = sudoku.parse_board(d.board)
         train, test, _ = generated_sudoku(board, d.num_train, d.num_test, d.seed, d.min_givens)
+    elif d.source == "tfds":
+        train, test = _load_tfds(d)
     elif d.source == "official":
         train = official.load_split(d.path, d.train_split, d.set_name)
         test = official.load_split(d.path, d.test_split, d.set_name)
@@ -71,12 +98,38 @@ def build(config_data) -> Datasets:
     else:
         raise ValueError(f"unknown data.source {d.source!r}")
     augment = None
+    where = d.path or d.name
     if d.augmentation == "sudoku":
         if d.source == "sudoku":
             augment = sudoku_augmenter(sudoku.parse_board(d.board))
         else:
-            augment = sudoku_augmenter(_board_from_seq_len(train.metadata.seq_len, d.path))
-    return Datasets(train, test, augment, d.num_aug if augment else 0)
+            augment = sudoku_augmenter(_board_from_seq_len(train.metadata.seq_len, where))
+    elif d.augmentation == "dihedral":
+        side = int(round(train.metadata.seq_len**0.5))
+        if side * side != train.metadata.seq_len:
+            raise DataError(
+                f"{where}: dihedral augmentation needs a square grid, "
+                f"seq_len={train.metadata.seq_len}"
+            )
+        augment = dihedral_augmenter(side)
+    kind = {"maze_hard": "maze", "sudoku_extreme": "sudoku", "sudoku_generated": "sudoku"}.get(
+        d.name if d.source == "tfds" else "", "sudoku" if d.source == "sudoku" else ""
+    )
+    return Datasets(train, test, augment, d.num_aug if augment else 0, kind=kind)
+
+
+def _load_tfds(d) -> tuple[PuzzleData, PuzzleData]:
+    """Prepares (once) and reads a TFDS builder's splits; see `rrm_jax.data.tfds`."""
+    from rrm_jax.data import tfds as rrm_tfds
+
+    data_dir = os.path.expanduser(d.data_dir) if d.data_dir else None
+    kwargs = {"source_dir": d.source_dir} if d.source_dir else {}
+    rrm_tfds.prepare(d.name, d.config or None, data_dir, **kwargs)
+    splits = [
+        rrm_tfds.load_split(d.name, d.config or None, s, data_dir)
+        for s in (d.train_split, d.test_split)
+    ]
+    return splits[0], splits[1]
 
 
 __all__ = ["Datasets", "DataError", "Metadata", "PuzzleData", "build", "generated_sudoku"]

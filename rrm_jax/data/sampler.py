@@ -134,7 +134,8 @@ class TrainSampler:
       seed: non-negative; with the position it determines every batch.
       epochs_per_iter: epochs per iteration (official: the eval interval); a batch that cannot
         be filled at the end of an iteration is dropped.
-      augment: `augment(inputs_row, labels_row, rng) -> (inputs_row, labels_row)` on raw token
+      augment: `augment(inputs_row, labels_row, rng, variant=v) -> (inputs_row, labels_row)` on
+        raw token
         rows, used for variants v > 0.
       num_aug: number of augmented variants per stored puzzle (0: no on-the-fly augmentation).
       process_index: this process's slice of the global batch.
@@ -307,7 +308,9 @@ class TrainSampler:
                 rng = augment_rng(
                     self.seed, int(selection.group_index[i]), int(selection.variant[i])
                 )
-                new_inputs, new_labels = self.augment(raw_inputs[i], raw_labels[i], rng)
+                new_inputs, new_labels = self.augment(
+                    raw_inputs[i], raw_labels[i], rng, variant=int(selection.variant[i])
+                )
                 if (
                     np.shape(new_inputs) != inputs.shape[1:]
                     or np.shape(new_labels) != inputs.shape[1:]

@@ -140,6 +140,8 @@ def results_table(summary: dict, paper=None) -> str:
         ("segments ACT would use (mean)", f"{summary['halt_steps']:.2f}"),
         ("exact accuracy at ACT halt", f"{100 * summary['exact_at_halt']:.2f}%"),
     ]
+    for key in sorted(k for k in summary if "/" in k):  # the benchmark's own metrics
+        rows.append((key, f"{100 * summary[key]:.2f}%"))
     if paper is not None and paper.reported >= 0:
         rows.append((f"paper ({paper.metric})", f"{paper.reported:.1f}%"))
     width = max(len(k) for k, _ in rows)
@@ -187,3 +189,25 @@ def report(summary: dict, config, workdir: str) -> None:
         path = os.path.join(workdir, "segments.png")
         plot_segments(summary, path, title=config.paper.row or config.model.name)
         print(f"plot: {path}", flush=True)
+
+
+def needs_predictions(data) -> bool:
+    """Whether the dataset's task-specific evaluator needs the per-row predictions."""
+    return data.kind in ("maze", "arc")
+
+
+def task_metrics(data, rows: dict) -> dict:
+    """The benchmark's own metrics from collected predictions: Maze's exact and lenient
+    (any shortest path) accuracy; ARC's pass@K under the HRM and the TRM scoring rules."""
+    if data.kind == "maze":
+        from rrm_jax.eval import maze
+
+        m = maze.summary(rows["preds"], rows["labels"], rows["inputs"])
+        return {"maze/exact": m["exact_accuracy"], "maze/lenient": m["lenient_accuracy"]}
+    if data.kind == "arc":
+        from rrm_jax.eval import arc
+
+        predictions = {**rows, "q_halt_logits": rows["q_halt"]}
+        result = arc.score(predictions, data.identifiers, data.test_puzzles)
+        return arc.flat_metrics(result)
+    return {}

@@ -188,7 +188,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         params = state_lib.eval_params(state, config.eval.use_ema)
         batches = eval_batches_for(data.test, config)
         to_global = lambda b: parallel.global_batch(b, mesh)
-        summary, _ = eval_lib.evaluate(eval_step, params, batches, to_global)
+        collect = eval_lib.needs_predictions(data)
+        summary, rows = eval_lib.evaluate(eval_step, params, batches, to_global, collect=collect)
+        if collect:
+            summary.update(eval_lib.task_metrics(data, rows))
         writer.write(step, "eval", summary)
         return summary
 

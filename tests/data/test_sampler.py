@@ -33,7 +33,7 @@ def one_example_data(n: int = 50) -> PuzzleData:
     return from_examples(inputs, inputs.copy(), vocab_size=11)
 
 
-def permute_tokens(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+def permute_tokens(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator, variant=0):
     """A colour-permutation-like augmentation: permutes tokens 1..VOCAB-1, keeps 0."""
     table = np.concatenate([[0], rng.permutation(VOCAB - 1) + 1])
     return table[inputs], table[labels]
@@ -189,7 +189,8 @@ def test_augmentation() -> None:
     data = one_example_data(50)
     num_aug, seed = 3, 9
 
-    def augment(inputs, labels, rng):
+    def augment(inputs, labels, rng, variant):
+        assert 1 <= variant <= num_aug
         table = np.concatenate([[0], rng.permutation(10) + 1])
         return table[inputs], table[labels]
 
@@ -206,7 +207,7 @@ def test_augmentation() -> None:
             )
             if sel.variant[i]:
                 rng = augment_rng(seed, int(sel.group_index[i]), int(sel.variant[i]))
-                raw_inputs, raw_labels = augment(raw_inputs, raw_labels, rng)
+                raw_inputs, raw_labels = augment(raw_inputs, raw_labels, rng, int(sel.variant[i]))
             np.testing.assert_array_equal(batch["inputs"][i], raw_inputs)
             np.testing.assert_array_equal(batch["labels"][i], expected_labels(raw_labels))
     frequencies = counts / counts.sum()  # 4000 draws: standard error ~0.007
