@@ -30,7 +30,7 @@ import dataclasses
 import tensorflow_datasets as tfds
 from etils import epath
 
-from rrm_jax.data import tfds as rrm_tfds
+from rrm_jax.data import puzzle_sources
 
 SEQ_LEN = 81
 VOCAB_SIZE = 11
@@ -41,7 +41,7 @@ URLS = {
 }
 DIGITS = "123456789"
 
-ENCODING = rrm_tfds.Encoding(
+ENCODING = puzzle_sources.Encoding(
     name="sudoku_extreme",
     seq_len=SEQ_LEN,
     vocab_size=VOCAB_SIZE,
@@ -91,25 +91,25 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ):
         """Args beyond TFDS's: the source folder, its format ("auto", "csv", "official"), and
         the splits to build (default both)."""
-        self._splits = rrm_tfds.check_builder_args(source_format, splits, SPLITS)
+        self._splits = puzzle_sources.check_builder_args(source_format, splits, SPLITS)
         self._source_dir = source_dir
         self._source_format = source_format
-        kwargs.setdefault("file_format", rrm_tfds.FILE_FORMAT)
+        kwargs.setdefault("file_format", puzzle_sources.FILE_FORMAT)
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
             description=__doc__,
-            features=rrm_tfds.features(SEQ_LEN),
+            features=puzzle_sources.features(SEQ_LEN),
             supervised_keys=("inputs", "labels"),
             homepage="https://huggingface.co/datasets/sapientinc/sudoku-extreme",
-            metadata=rrm_tfds.puzzle_metadata(SEQ_LEN, VOCAB_SIZE),
+            metadata=puzzle_sources.puzzle_metadata(SEQ_LEN, VOCAB_SIZE),
             disable_shuffling=True,
         )
 
     def _split_generators(self, dl_manager):
-        source = rrm_tfds.resolve_source(
+        source = puzzle_sources.resolve_source(
             self.name,
             dl_manager,
             source_dir=self._source_dir,
@@ -123,9 +123,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         for split in self._splits:
             ex = source.read(split, ENCODING)
             if split == "train":
-                ex = rrm_tfds.subsample(ex, config.subsample_size, config.subsample_seed)
+                ex = puzzle_sources.subsample(ex, config.subsample_size, config.subsample_seed)
             examples[split] = ex
         return {split: self._generate_examples(ex) for split, ex in examples.items()}
 
-    def _generate_examples(self, examples: rrm_tfds.Examples):
+    def _generate_examples(self, examples: puzzle_sources.Examples):
         yield from examples.generate()

@@ -24,8 +24,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from rrm_jax.data import sudoku
-from rrm_jax.data import tfds as rrm_tfds
+from rrm_jax.data import puzzle_sources, sudoku
 
 SPLITS = ("train", "test")
 
@@ -61,7 +60,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "2x3"
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("file_format", rrm_tfds.FILE_FORMAT)
+        kwargs.setdefault("file_format", puzzle_sources.FILE_FORMAT)
         super().__init__(**kwargs)
 
     @property
@@ -73,9 +72,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(
             builder=self,
             description=__doc__,
-            features=rrm_tfds.features(board.cells),
+            features=puzzle_sources.features(board.cells),
             supervised_keys=("inputs", "labels"),
-            metadata=rrm_tfds.puzzle_metadata(board.cells, board.vocab_size),
+            metadata=puzzle_sources.puzzle_metadata(board.cells, board.vocab_size),
             disable_shuffling=True,
         )
 
@@ -96,7 +95,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         ):
             n = rows.stop - rows.start
             out[split] = self._generate_examples(
-                rrm_tfds.Examples(
+                puzzle_sources.Examples(
                     inputs[rows],
                     labels[rows],
                     gen["rating"][rows].astype(np.int32),
@@ -106,5 +105,5 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             )
         return out
 
-    def _generate_examples(self, examples: rrm_tfds.Examples):
+    def _generate_examples(self, examples: puzzle_sources.Examples):
         yield from examples.generate()

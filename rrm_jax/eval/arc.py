@@ -2,6 +2,10 @@
 
 This follows the official evaluators: TRM's `evaluators/arc.py` (TinyRecursiveModels @ e7b68717)
 and HRM's `arc_eval.ipynb` (HRM @ 42410daa), re-written in plain numpy.
+The grid, augmentation and name helpers are `rrm_jax.data.arc`'s (the builder's own code),
+re-exported here under this module's names: `decode_grid`, `crop_sizes`, `encode_grid`,
+`dihedral`, `augment` (`augment_grid`), `invert` (`inverse_augment_grid`), `parse_identifier`
+(`parse_augmentation`), `grid_key`.
 
 Encoding (the official `dataset/build_arc_dataset.py`): an ARC grid sits at the top-left of a
 30x30 canvas, colour c becomes token c + 2 (tokens 2..11), PAD is 0 and EOS (1) fills the row
@@ -51,227 +55,67 @@ Where this differs from the official code, and why:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-GRID_SIZE = 30
-SEQ_LEN = GRID_SIZE * GRID_SIZE
-PAD_TOKEN = 0
-EOS_TOKEN = 1
-COLOUR_OFFSET = 2  # colour c <-> token c + 2
-NUM_COLOURS = 10
-BLANK_IDENTIFIER_ID = 0
+# The grid, transform and name code is the data side's (one implementation); these names are
+# part of this module's API as well.
+from rrm_jax.data.arc.grids import (
+    COLOUR_OFFSET,
+    NUM_COLOURS,
+    SEQ_LEN,
+    as_grid,
+    crop_sizes,
+    decode_grid,
+    encode_grid,
+    grid_key,
+)
+from rrm_jax.data.arc.grids import EOS_ID as EOS_TOKEN
+from rrm_jax.data.arc.grids import MAX_GRID as GRID_SIZE
+from rrm_jax.data.arc.grids import PAD_ID as PAD_TOKEN
+from rrm_jax.data.arc.identifiers import BLANK_IDENTIFIER_ID, TRM_SEPARATOR
+from rrm_jax.data.arc.identifiers import parse_augmentation as parse_identifier
+from rrm_jax.data.arc.transforms import (
+    DIHEDRAL_INVERSE,
+    IDENTITY_PERM,
+    dihedral,
+    inverse_colour_map,
+    inverse_dihedral,
+)
+from rrm_jax.data.arc.transforms import augment_grid as augment
+from rrm_jax.data.arc.transforms import inverse_augment_grid as invert
+
 DEFAULT_KS = (1, 2, 5, 10, 100, 1000)
-IDENTITY_PERM = "0123456789"
-
-# DIHEDRAL_INVERSE[tid] undoes dihedral(., tid).
-DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
-
-TRM_SEPARATOR = "|||"
-_HRM_NAME = re.compile(r"^(?P<task>.+)_t(?P<tid>[0-9]+)_(?P<perm>[0-9]{10})$")
-
 REQUIRED_KEYS = ("inputs", "preds", "puzzle_identifiers", "q_halt_logits")
 
-
-# --------------------------------------------------------------------------------------------
-# Grids
-
-
-def _as_canvases(tokens: np.ndarray) -> np.ndarray:
-    tokens = np.asarray(tokens)
-    if tokens.ndim == 1 and tokens.shape[0] == SEQ_LEN:
-        return tokens.reshape(1, GRID_SIZE, GRID_SIZE)
-    if tokens.ndim == 2 and tokens.shape == (GRID_SIZE, GRID_SIZE):
-        return tokens[None]
-    if tokens.ndim == 2 and tokens.shape[1] == SEQ_LEN:
-        return tokens.reshape(-1, GRID_SIZE, GRID_SIZE)
-    if tokens.ndim == 3 and tokens.shape[1:] == (GRID_SIZE, GRID_SIZE):
-        return tokens
-    raise ValueError(
-        f"expected {SEQ_LEN} tokens or a {GRID_SIZE}x{GRID_SIZE} canvas per row, got shape "
-        f"{tokens.shape}"
-    )
-
-
-def crop_sizes(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the grid `decode_grid` crops from each canvas, vectorised.
-
-    Args:
-      tokens: [N, 900] or [N, 30, 30] token canvases.
-
-    Returns:
-      (rows [N], cols [N]) int arrays; (0, 0) where the top-left cell is not a colour.
-    """
-    canvas = _as_canvases(tokens)
-    n = canvas.shape[0]
-    colour = (canvas >= COLOUR_OFFSET) & (canvas < COLOUR_OFFSET + NUM_COLOURS)
-    # Leading run of colour cells in each canvas row (argmin finds the first non-colour cell).
-    run = np.where(colour.all(-1), GRID_SIZE, np.argmin(colour, axis=-1))
-    # The usable width after row r shrinks to the narrowest leading run seen so far.
-    width = np.minimum.accumulate(run, axis=1)
-    area = width * np.arange(1, GRID_SIZE + 1)
-    best = np.argmax(area, axis=1)  # first (fewest rows) among equal largest areas
-    idx = np.arange(n)
-    found = area[idx, best] > 0
-    rows = np.where(found, best + 1, 0)
-    cols = np.where(found, width[idx, best], 0)
-    return rows, cols
-
-
-def decode_grid(tokens: np.ndarray) -> np.ndarray:
-    """Crops one 30x30 token canvas (900 tokens, row-major) to its ARC grid of colours 0..9.
-
-    The official crop rule: scanning rows downward from the top-left, the usable width is the
-    run of colour tokens (2..11) at the start of the row, shrunk to the narrowest run so far; the
-    largest-area rectangle (rows x usable width) wins, the first (fewest rows) among equal areas.
-    EOS, PAD or any other token ends a row's run, so a grid is cut at its EOS row/column, a
-    30-wide or 30-tall grid needs no EOS, and a non-colour cell inside a predicted grid cuts the
-    crop there. A canvas whose top-left cell is not a colour decodes to an empty (0, 0) grid.
-
-    Returns:
-      uint8 [rows, cols] array of colours (token - 2).
-    """
-    canvas = _as_canvases(tokens)
-    if canvas.shape[0] != 1:
-        raise ValueError(f"decode_grid takes one canvas, got {canvas.shape[0]}")
-    rows, cols = crop_sizes(canvas)
-    return (canvas[0, : rows[0], : cols[0]] - COLOUR_OFFSET).astype(np.uint8)
-
-
-def encode_grid(grid: Any) -> np.ndarray:
-    """Writes an ARC grid at the top-left of a 30x30 canvas, as the official builder does.
-
-    Colours become tokens 2..11, EOS (1) marks the row below (across the grid's columns) and
-    the column right of the grid (across its rows) where these fit; everything else is PAD (0).
-
-    Returns:
-      uint8 [900] tokens.
-    """
-    grid = as_grid(grid)
-    h, w = grid.shape
-    canvas = np.zeros((GRID_SIZE, GRID_SIZE), np.uint8)
-    canvas[:h, :w] = grid + COLOUR_OFFSET
-    if h < GRID_SIZE:
-        canvas[h, :w] = EOS_TOKEN
-    if w < GRID_SIZE:
-        canvas[:h, w] = EOS_TOKEN
-    return canvas.reshape(-1)
-
-
-def as_grid(grid: Any) -> np.ndarray:
-    """Validates an ARC grid (nested lists or array): 2-D, at most 30x30, colours 0..9."""
-    arr = np.asarray(grid)
-    if arr.ndim != 2:
-        raise ValueError(f"an ARC grid must be 2-D, got shape {arr.shape}")
-    if arr.shape[0] > GRID_SIZE or arr.shape[1] > GRID_SIZE:
-        raise ValueError(f"an ARC grid is at most {GRID_SIZE}x{GRID_SIZE}, got {arr.shape}")
-    if arr.size and (not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() > 9):
-        raise ValueError("ARC grid colours must be integers 0..9")
-    return arr.astype(np.uint8)
-
-
-def grid_key(grid: np.ndarray) -> bytes:
-    """Hashable identity of a grid: its shape and its uint8 cells (equal iff the grids are)."""
-    grid = np.ascontiguousarray(grid, dtype=np.uint8)
-    if grid.ndim != 2:
-        raise ValueError(f"expected a 2-D grid, got shape {grid.shape}")
-    return np.asarray(grid.shape, "<u4").tobytes() + grid.tobytes()
-
-
-# --------------------------------------------------------------------------------------------
-# Augmentations
-
-
-def dihedral(grid: np.ndarray, tid: int) -> np.ndarray:
-    """One of the 8 dihedral symmetries (numpy's rot90 turns counter-clockwise).
-
-    0 identity, 1 rot90, 2 rot180, 3 rot270, 4 fliplr, 5 flipud, 6 transpose,
-    7 fliplr(rot90) (the anti-diagonal reflection).
-    """
-    grid = np.asarray(grid)
-    if tid == 0:
-        return grid
-    if tid in (1, 2, 3):
-        return np.rot90(grid, k=tid)
-    if tid == 4:
-        return np.fliplr(grid)
-    if tid == 5:
-        return np.flipud(grid)
-    if tid == 6:
-        return grid.T
-    if tid == 7:
-        return np.fliplr(np.rot90(grid, k=1))
-    raise ValueError(f"dihedral transform id must be 0..7, got {tid!r}")
-
-
-def inverse_dihedral(grid: np.ndarray, tid: int) -> np.ndarray:
-    """Undoes `dihedral(., tid)`: rotations 1 and 3 swap, the others are their own inverse."""
-    if tid not in range(8):
-        raise ValueError(f"dihedral transform id must be 0..7, got {tid!r}")
-    return dihedral(grid, DIHEDRAL_INVERSE[tid])
-
-
-def _perm_array(perm: str | Sequence[int] | np.ndarray) -> np.ndarray:
-    if isinstance(perm, str):
-        if len(perm) != NUM_COLOURS or not perm.isdigit():
-            raise ValueError(f"a colour map is {NUM_COLOURS} digits, got {perm!r}")
-        arr = np.array([int(c) for c in perm], np.int64)
-    else:
-        arr = np.asarray(perm, np.int64).reshape(-1)
-    if arr.shape != (NUM_COLOURS,) or sorted(arr.tolist()) != list(range(NUM_COLOURS)):
-        raise ValueError(f"a colour map must be a permutation of 0..9, got {perm!r}")
-    return arr.astype(np.uint8)
-
-
-def parse_identifier(name: str) -> tuple[str, int, str]:
-    """Splits a puzzle name into (task, dihedral id, colour map).
-
-    Accepts TRM names `"{task}|||t{tid}|||{perm}"`, HRM names `"{task}_t{tid}_{perm}"` and plain
-    task names (the unaugmented puzzle: tid 0, perm "0123456789"). `perm` is returned as its 10
-    digits: colour c of the original grid became colour int(perm[c]).
-
-    Raises:
-      ValueError: a TRM-style name that does not have exactly three parts, a dihedral id outside
-        0..7, or a colour map that is not a permutation of 0..9.
-    """
-    if not isinstance(name, str):
-        raise ValueError(f"a puzzle name must be a string, got {name!r}")
-    if TRM_SEPARATOR in name:
-        parts = name.split(TRM_SEPARATOR)
-        if len(parts) != 3 or not parts[1].startswith("t") or not parts[1][1:].isdigit():
-            raise ValueError(f"malformed augmented puzzle name {name!r}")
-        task, tid, perm = parts[0], int(parts[1][1:]), parts[2]
-    else:
-        m = _HRM_NAME.match(name)
-        if m is None:
-            return name, 0, IDENTITY_PERM
-        task, tid, perm = m["task"], int(m["tid"]), m["perm"]
-    if tid not in range(8):
-        raise ValueError(f"dihedral id must be 0..7 in puzzle name {name!r}")
-    _perm_array(perm)  # validates
-    return task, tid, perm
-
-
-def augment(grid: np.ndarray, tid: int, perm: str | Sequence[int]) -> np.ndarray:
-    """The builder's augmentation: `dihedral(perm[grid], tid)`."""
-    return dihedral(_perm_array(perm)[np.asarray(grid, np.uint8)], tid)
-
-
-def invert(grid: np.ndarray, tid: int, perm: str | Sequence[int]) -> np.ndarray:
-    """Undoes `augment(., tid, perm)`: inverse dihedral, then the inverse colour map argsort(perm).
-
-    Returns:
-      uint8 array of the original puzzle's orientation and colours.
-    """
-    inv = np.argsort(_perm_array(perm)).astype(np.uint8)
-    return inv[inverse_dihedral(np.asarray(grid, np.uint8), tid)]
-
-
-# --------------------------------------------------------------------------------------------
-# Scoring
+__all__ = [
+    "BLANK_IDENTIFIER_ID",
+    "COLOUR_OFFSET",
+    "DEFAULT_KS",
+    "DIHEDRAL_INVERSE",
+    "EOS_TOKEN",
+    "GRID_SIZE",
+    "IDENTITY_PERM",
+    "NUM_COLOURS",
+    "PAD_TOKEN",
+    "REQUIRED_KEYS",
+    "SEQ_LEN",
+    "TRM_SEPARATOR",
+    "as_grid",
+    "augment",
+    "crop_sizes",
+    "decode_grid",
+    "dihedral",
+    "encode_grid",
+    "flat_metrics",
+    "grid_key",
+    "inverse_dihedral",
+    "invert",
+    "parse_identifier",
+    "score",
+]
 
 
 def _check_predictions(predictions: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -390,7 +234,7 @@ def score(
     for i, pid in enumerate(ids.tolist()):
         if pid not in parsed:
             task, tid, perm = parse_identifier(names[pid])
-            parsed[pid] = (task, tid, np.argsort(_perm_array(perm)).astype(np.uint8))
+            parsed[pid] = (task, tid, inverse_colour_map(perm, fix_zero=False))
         task, tid, inv = parsed[pid]
         if task not in tasks:
             continue

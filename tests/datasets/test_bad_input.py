@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from rrm_jax.data import official
+from rrm_jax.data import official, puzzle_sources
 from rrm_jax.data import tfds as rrm_tfds
 from rrm_jax.data.official import DataError
 from tests.datasets import fakes
@@ -156,8 +156,8 @@ def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
         yield from list(original(self))[:3]
         raise RuntimeError("disk trouble")
 
-    original = rrm_tfds.Examples.generate
-    monkeypatch.setattr(rrm_tfds.Examples, "generate", failing)
+    original = puzzle_sources.Examples.generate
+    monkeypatch.setattr(puzzle_sources.Examples, "generate", failing)
     with pytest.raises(RuntimeError, match="disk trouble"):
         rrm_tfds.prepare("sudoku_extreme", "full", tmp_path / "data", source_dir=src)
     fakes.assert_nothing_readable("sudoku_extreme", "full", tmp_path / "data")

@@ -11,6 +11,7 @@ import rrm_jax
 from rrm_jax.data import tfds as rrm_tfds
 from rrm_jax.data.official import DataError
 from rrm_jax.data.sampler import TrainSampler, eval_batches
+from rrm_jax.data.tfds import reader
 from tests.datasets import fakes
 
 
@@ -90,17 +91,17 @@ def _int64_lists(rows):
 
 def test_int64_rows_fast_and_general_paths():
     small = np.arange(12).reshape(3, 4) % 11
-    np.testing.assert_array_equal(rrm_tfds._int64_rows(_int64_lists(small), 4), small)
+    np.testing.assert_array_equal(reader._int64_rows(_int64_lists(small), 4), small)
     large = np.array([[1, 200, 3, 255], [0, 127, 128, 5]])  # two-byte varints: the general path
-    np.testing.assert_array_equal(rrm_tfds._int64_rows(_int64_lists(large), 4), large)
+    np.testing.assert_array_equal(reader._int64_rows(_int64_lists(large), 4), large)
     # 3 values, one of two bytes: 4 payload bytes, as 4 one-byte values would be. Read as rows
     # of 4 it must fail, not return the bytes.
     mixed = [tf_feature_pb2.Int64List(value=[1, 300, 2])] * 2
-    np.testing.assert_array_equal(rrm_tfds._int64_rows(mixed, 3), [[1, 300, 2]] * 2)
+    np.testing.assert_array_equal(reader._int64_rows(mixed, 3), [[1, 300, 2]] * 2)
     with pytest.raises(ValueError):
-        rrm_tfds._int64_rows(mixed, 4)
+        reader._int64_rows(mixed, 4)
     long_rows = np.ones((2, 900), dtype=np.int64)  # a two-byte length header
-    np.testing.assert_array_equal(rrm_tfds._int64_rows(_int64_lists(long_rows), 900), long_rows)
+    np.testing.assert_array_equal(reader._int64_rows(_int64_lists(long_rows), 900), long_rows)
 
 
 def test_fast_reader_equals_tfds_decoding(tmp_path):
