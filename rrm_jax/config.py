@@ -36,13 +36,16 @@ def base_config() -> ml_collections.ConfigDict:
         config="",  # tfds: the builder config ("": its default)
         data_dir="~/tensorflow_datasets",  # tfds: where prepared datasets live
         source_dir="",  # tfds: raw files (CSVs, official numpy folders, ARC JSON) to build from
+        conceptarc_dir="",  # arc_agi configs arc1/arc2: ConceptARC's corpus folder
         train_split="train",
         test_split="test",
         set_name="all",
         # On-the-fly augmentation of train examples: "sudoku" (digits, bands/stacks, transpose),
         # "dihedral" (the 8 symmetries of a square grid; num_aug=7 gives the official Maze set).
         augmentation="none",
-        num_aug=0,  # variants per original puzzle besides the original (official builds use 1000)
+        # Variants per original puzzle besides the original (official builds use 1000); for
+        # arc_agi the number of de-duplicated augmentations its builder stores per task.
+        num_aug=0,
         epochs_per_iter=1,  # epochs concatenated before the last partial batch is dropped
         prefetch=2,  # batches prepared ahead on a background thread (0: none)
         board="3x3",  # generated Sudoku: box rows x box cols ("2x2" 4x4, "2x3" 6x6, "3x3" 9x9)
@@ -180,12 +183,19 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     _one_of(d.augmentation, AUGMENTATIONS, "data.augmentation")
     if d.source == "official" and not d.path:
         raise ConfigError("data.source='official' needs data.path (a folder with train/ and test/)")
+    if d.num_aug < 0:
+        raise ConfigError("data.num_aug must be >= 0")
     if d.augmentation != "none" and d.num_aug < 1:
         raise ConfigError("data.augmentation is set but data.num_aug < 1")
     if d.augmentation == "dihedral" and d.num_aug > 7:
         raise ConfigError("data.augmentation='dihedral' has 8 variants: data.num_aug <= 7")
     if d.source == "tfds":
         _one_of(d.name, TFDS_NAMES, "data.name")
+        if d.name == "arc_agi" and d.augmentation != "none":
+            raise ConfigError(
+                "arc_agi's augmentations are its stored variants: "
+                "data.augmentation must be 'none' (data.num_aug sets how many)"
+            )
     if d.source == "sudoku" and (d.num_train < 1 or d.num_test < 1):
         raise ConfigError("data.num_train and data.num_test must be >= 1")
     if d.epochs_per_iter < 1 or d.prefetch < 0:

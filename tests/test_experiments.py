@@ -210,3 +210,23 @@ def test_evaluate_command_on_a_params_file(tmp_path):
     assert "exact accuracy" in proc.stdout
     with open(tmp_path / "eval" / "results.json") as f:
         assert json.load(f)["count"] == 10
+
+
+KAGGLE = os.path.join(
+    REAL_DATA, "arc-kaggle-combined", "SamsungSAILMontreal_TRM", "kaggle", "combined"
+)
+
+
+@pytest.mark.skipif(not os.path.isdir(KAGGLE), reason="ARC Kaggle files not present")
+@pytest.mark.parametrize("exp", sorted(EXPERIMENTS))
+def test_arc_row_on_real_data_through_its_tfds_builder(exp, tmp_path):
+    """`experiments/*.py:arc_agi_1` as a user runs it (2 augmentations per task instead of
+    1000): the builder stores the tasks, the splits are encoded on demand, and the evaluation
+    votes across variants and reports pass@K under both scoring rules."""
+    c = _shrink(EXPERIMENTS[exp].get_config("arc_agi_1"))
+    c.data.update(dict(data_dir=str(tmp_path / "tfds"), source_dir=KAGGLE, num_aug=2))
+    c.eval.max_examples = 8
+    summary = loop.run(c, str(tmp_path / "run"))
+    assert summary["step"] == 1 and summary["count"] == 8
+    for rule in ("trm", "hrm"):
+        assert 0 <= summary[f"ARC/{rule}/pass@1"] <= summary[f"ARC/{rule}/pass@2"] <= 1

@@ -83,6 +83,8 @@ def build(config_data) -> Datasets:
     if d.source == "sudoku":
         board = sudoku.parse_board(d.board)
         train, test, _ = generated_sudoku(board, d.num_train, d.num_test, d.seed, d.min_givens)
+    elif d.source == "tfds" and d.name == "arc_agi":
+        return _load_arc(d)
     elif d.source == "tfds":
         train, test = _load_tfds(d)
     elif d.source == "official":
@@ -116,6 +118,25 @@ def build(config_data) -> Datasets:
         d.name if d.source == "tfds" else "", "sudoku" if d.source == "sudoku" else ""
     )
     return Datasets(train, test, augment, d.num_aug if augment else 0, kind=kind)
+
+
+def _load_arc(d) -> Datasets:
+    """ARC: the builder stores original tasks and their augmentation lists; the splits are
+    laid out as the official builder's and encoded on demand (`arc.lazy_splits`)."""
+    from rrm_jax.data import arc
+
+    data_dir = os.path.expanduser(d.data_dir) if d.data_dir else None
+    kwargs = {k: getattr(d, k) for k in ("source_dir", "conceptarc_dir") if getattr(d, k)}
+    builder = arc.build(data_dir, d.config or "arc1_only", num_aug=d.num_aug, **kwargs)
+    tasks, aug_lists, test_tasks = arc.load_built(data_dir, builder.builder_config.name)
+    train, test, identifiers, test_puzzles = arc.lazy_splits(
+        tasks, aug_lists, test_tasks=test_tasks, seed=d.seed
+    )
+    if test is None:
+        raise DataError(f"{d.name}/{d.config}: the config has no test-set tasks")
+    return Datasets(
+        train, test, None, 0, identifiers=identifiers, test_puzzles=test_puzzles, kind="arc"
+    )
 
 
 def _load_tfds(d) -> tuple[PuzzleData, PuzzleData]:

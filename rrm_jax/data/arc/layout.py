@@ -10,6 +10,7 @@ Train examples are translated (`translation_offsets`); test examples never move.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Collection, Iterable, Mapping
@@ -68,6 +69,110 @@ def _normalise_aug_list(task_id: str, augs: Iterable) -> list[tuple[int, np.ndar
     return out
 
 
+@dataclasses.dataclass
+class SplitPlan:
+    """Which pairs form which puzzles and groups of one split (the official order).
+
+    Group g is task `task_ids[g]`; its puzzles are the original (variant 0) and one per entry of
+    `augs[g]` (variant k applies `augs[g][k - 1]` = (dihedral id, colour table)); every puzzle of
+    the group has the pairs `pairs[g]`. `example_pair[e]` is the pair index of example e.
+    """
+
+    task_ids: list[str]
+    pairs: list[list[Pair]]
+    augs: list[list[tuple[int, np.ndarray]]]
+    puzzle_identifiers: np.ndarray  # int32 [P]
+    puzzle_indices: np.ndarray  # int32 [P + 1], puzzles -> examples
+    group_indices: np.ndarray  # int32 [G + 1], groups -> puzzles
+    example_pair: np.ndarray  # int32 [E]
+    num_identifiers: int
+
+    @property
+    def num_examples(self) -> int:
+        return int(self.puzzle_indices[-1])
+
+    def grids(self, group: int, variant: int, pair: int) -> tuple[np.ndarray, np.ndarray]:
+        """(input, output) grids of one example: the pair, augmented by the puzzle's variant."""
+        p = self.pairs[group][pair]
+        if variant == 0:
+            return p["input"], p["output"]
+        tid, table = self.augs[group][variant - 1]
+        return dihedral(table[p["input"]], tid), dihedral(table[p["output"]], tid)
+
+    def metadata(self) -> Metadata:
+        return _metadata(
+            self.num_identifiers,
+            len(self.task_ids),
+            len(self.puzzle_identifiers),
+            self.num_examples,
+        )
+
+
+def plan_splits(
+    tasks: Mapping[str, Any],
+    aug_lists: Mapping[str, Iterable] | None,
+    *,
+    test_tasks: Collection[str],
+    style: str = "trm",
+) -> tuple[dict[str, SplitPlan | None], list[str], dict[str, Any]]:
+    """The official layout of both splits, without encoding anything.
+
+    Returns:
+      ({"train": plan, "test": plan or None}, identifier names (index 0 "<blank>"), the raw
+      test-set tasks as JSON lists for scoring). See `materialize` for the arguments.
+    """
+    tasks = {tid_: validate_task(tid_, t) for tid_, t in tasks.items()}
+    test_set = set(test_tasks)
+    unknown = sorted(test_set - tasks.keys())
+    if unknown:
+        raise ValueError(f"test tasks not among the tasks: {unknown[:5]}")
+    augs = {t: _normalise_aug_list(t, (aug_lists or {}).get(t, ())) for t in tasks}
+    extra = sorted(set(aug_lists or {}) - tasks.keys())
+    if extra:
+        raise ValueError(f"augmentation lists for unknown tasks: {extra[:5]}")
+
+    # Identifiers: train order, original first (the official `identifier_map`).
+    identifiers = [BLANK_IDENTIFIER]
+    first_ids = {}  # identifier of each task's original puzzle
+    for task_id in tasks:
+        first_ids[task_id] = len(identifiers)
+        identifiers.append(identifier_name(task_id, style=style))
+        identifiers.extend(identifier_name(task_id, t, p, style=style) for t, p in augs[task_id])
+    if len(set(identifiers)) != len(identifiers):
+        seen: set[str] = set()
+        dup = next(n for n in identifiers if n in seen or seen.add(n))
+        raise ValueError(f"two puzzles share the identifier {dup!r}")
+
+    def plan(split: str) -> SplitPlan | None:
+        task_ids, pairs = [], []
+        for task_id, task in tasks.items():
+            train_pairs, test_pairs = _split_pairs(task, task_id in test_set)
+            chosen = train_pairs if split == "train" else test_pairs
+            if chosen:
+                task_ids.append(task_id)
+                pairs.append(chosen)
+        if not task_ids:
+            return None
+        sizes = [
+            len(pr) for t, pr in zip(task_ids, pairs, strict=True) for _ in range(1 + len(augs[t]))
+        ]
+        puzzle_ids = [first_ids[t] + k for t in task_ids for k in range(1 + len(augs[t]))]
+        group_sizes = [1 + len(augs[t]) for t in task_ids]
+        return SplitPlan(
+            task_ids=task_ids,
+            pairs=pairs,
+            augs=[augs[t] for t in task_ids],
+            puzzle_identifiers=np.asarray(puzzle_ids, np.int32),
+            puzzle_indices=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32),
+            group_indices=np.concatenate([[0], np.cumsum(group_sizes)]).astype(np.int32),
+            example_pair=np.concatenate([np.arange(n) for n in sizes]).astype(np.int32),
+            num_identifiers=len(identifiers),
+        )
+
+    test_puzzles = {t: task_to_json(task) for t, task in tasks.items() if t in test_set}
+    return {"train": plan("train"), "test": plan("test")}, identifiers, test_puzzles
+
+
 def materialize(
     tasks: Mapping[str, Any],
     aug_lists: Mapping[str, Iterable] | None,
@@ -85,6 +190,7 @@ def materialize(
     train puzzle (group by group, variant by variant: `translation_offsets`), then every test
     puzzle (its untranslated-example draw only). With a `np.random.RandomState` positioned as the
     official builder's after augmentation (`replay_official`), the arrays are the official ones.
+    (`rrm_jax.data.arc.lazy` encodes the same layout on demand instead, for training.)
 
     Args:
       tasks: task id -> task (validated here), in group order.
@@ -108,56 +214,22 @@ def materialize(
       ValueError: an invalid task, an unknown test task, or a bad augmentation list or offsets.
     """
     rng = as_rng(seed)
-    tasks = {tid_: validate_task(tid_, t) for tid_, t in tasks.items()}
-    test_set = set(test_tasks)
-    unknown = sorted(test_set - tasks.keys())
-    if unknown:
-        raise ValueError(f"test tasks not among the tasks: {unknown[:5]}")
-    augs = {t: _normalise_aug_list(t, (aug_lists or {}).get(t, ())) for t in tasks}
-    extra = sorted(set(aug_lists or {}) - tasks.keys())
-    if extra:
-        raise ValueError(f"augmentation lists for unknown tasks: {extra[:5]}")
+    plans, identifiers, test_puzzles = plan_splits(
+        tasks, aug_lists, test_tasks=test_tasks, style=style
+    )
 
-    # Identifiers: train order, original first (the official `identifier_map`).
-    identifiers = [BLANK_IDENTIFIER]
-    for task_id in tasks:
-        identifiers.append(identifier_name(task_id, style=style))
-        identifiers.extend(identifier_name(task_id, t, p, style=style) for t, p in augs[task_id])
-    if len(set(identifiers)) != len(identifiers):
-        seen: set[str] = set()
-        dup = next(n for n in identifiers if n in seen or seen.add(n))
-        raise ValueError(f"two puzzles share the identifier {dup!r}")
-
-    def build(split: str) -> PuzzleData | None:
-        is_train = split == "train"
-        first_ids, next_id = {}, 1  # identifier of each task's original puzzle
-        for task_id in tasks:
-            first_ids[task_id] = next_id
-            next_id += 1 + len(augs[task_id])
-        plan = {}  # task id -> the pairs of its puzzles in this split (groups in task order)
-        for task_id, task in tasks.items():
-            train_pairs, test_pairs = _split_pairs(task, task_id in test_set)
-            pairs = train_pairs if is_train else test_pairs
-            if pairs:
-                plan[task_id] = pairs
-        if not plan:
+    def encode(split: str) -> PuzzleData | None:
+        plan = plans[split]
+        if plan is None:
             return None
-        num_examples = sum(len(pairs) * (1 + len(augs[t])) for t, pairs in plan.items())
-        inputs = np.zeros((num_examples, MAX_GRID, MAX_GRID), np.uint8)
-        labels = np.zeros((num_examples, MAX_GRID, MAX_GRID), np.uint8)
-        puzzle_ids, puzzle_indices, group_indices = [], [0], [0]
+        is_train = split == "train"
+        n = plan.num_examples
+        inputs = np.zeros((n, MAX_GRID, MAX_GRID), np.uint8)
+        labels = np.zeros((n, MAX_GRID, MAX_GRID), np.uint8)
         row = 0
-        for task_id, pairs in plan.items():
-            variants = [None, *augs[task_id]]
-            for k, variant in enumerate(variants):
-                if variant is None:
-                    grids = [(p["input"], p["output"]) for p in pairs]
-                else:
-                    tid, table = variant
-                    grids = [
-                        (dihedral(table[p["input"]], tid), dihedral(table[p["output"]], tid))
-                        for p in pairs
-                    ]
+        for g, task_id in enumerate(plan.task_ids):
+            for k in range(1 + len(plan.augs[g])):
+                grids = [plan.grids(g, k, j) for j in range(len(plan.pairs[g]))]
                 shapes = [(i.shape, o.shape) for i, o in grids]
                 if is_train and offsets is not None:
                     key = (task_id, k)
@@ -177,25 +249,21 @@ def materialize(
                     encode_into(inputs[row], gi, r, c)
                     encode_into(labels[row], go, r, c)
                     row += 1
-                puzzle_indices.append(row)
-                puzzle_ids.append(first_ids[task_id] + k)
-            group_indices.append(len(puzzle_ids))
         data = PuzzleData(
-            metadata=_metadata(len(identifiers), len(group_indices) - 1, len(puzzle_ids), row),
-            inputs=inputs.reshape(num_examples, SEQ_LEN),
-            labels=labels.reshape(num_examples, SEQ_LEN),
-            puzzle_identifiers=np.asarray(puzzle_ids, np.int32),
-            puzzle_indices=np.asarray(puzzle_indices, np.int32),
-            group_indices=np.asarray(group_indices, np.int32),
+            metadata=plan.metadata(),
+            inputs=inputs.reshape(n, SEQ_LEN),
+            labels=labels.reshape(n, SEQ_LEN),
+            puzzle_identifiers=plan.puzzle_identifiers,
+            puzzle_indices=plan.puzzle_indices,
+            group_indices=plan.group_indices,
         )
         validate(data, f"<materialize>/{split}")
         return data
 
-    train = build("train")
-    test = build("test")
+    train = encode("train")
+    test = encode("test")
     if train is None:
         raise ValueError("no tasks: the train split would be empty")
-    test_puzzles = {t: task_to_json(task) for t, task in tasks.items() if t in test_set}
     return train, test, identifiers, test_puzzles
 
 
