@@ -132,7 +132,7 @@ def test_paper_row_runs_one_step(exp, row, tmp_path):
 @pytest.mark.parametrize("exp", sorted(EXPERIMENTS))
 def test_tiny_row_runs_one_step(exp, tmp_path):
     c = _shrink(EXPERIMENTS[exp].get_config("tiny"))
-    c.data.update(dict(num_train=16, num_test=8))
+    c.data.update(dict(data_dir=str(tmp_path / "tfds")))  # the builder's 3000 + 500 puzzles
     summary = loop.run(c, str(tmp_path / "run"))
     assert summary["step"] == 1 and np.isfinite(summary["lm_loss"])
 
@@ -190,7 +190,7 @@ def test_evaluate_command_on_a_params_file(tmp_path):
     from rrm_jax.train.loop import init_data
 
     c = TRM.get_config("tiny")
-    c.data.update(dict(num_train=16, num_test=10))
+    c.data.update(dict(source="sudoku", num_train=16, num_test=10))  # the generator in memory
     _, resolved = init_data(c)
     params = models.build(resolved).init(jax.random.PRNGKey(0), {})
     save_params(str(tmp_path / "p.npz"), params)
@@ -199,6 +199,7 @@ def test_evaluate_command_on_a_params_file(tmp_path):
         "-m",
         "rrm_jax.evaluate",
         "--config=experiments/trm.py:tiny",
+        "--config.data.source=sudoku",
         "--config.data.num_train=16",
         "--config.data.num_test=10",
         "--config.eval.plot=False",

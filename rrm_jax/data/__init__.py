@@ -102,8 +102,8 @@ def build(config_data) -> Datasets:
     augment = None
     where = d.path or d.name
     if d.augmentation == "sudoku":
-        if d.source == "sudoku":
-            augment = sudoku_augmenter(sudoku.parse_board(d.board))
+        if d.source == "sudoku" or d.name == "sudoku_generated":
+            augment = sudoku_augmenter(sudoku.parse_board(d.config or d.board))
         else:
             augment = sudoku_augmenter(_board_from_seq_len(train.metadata.seq_len, where))
     elif d.augmentation == "dihedral":
