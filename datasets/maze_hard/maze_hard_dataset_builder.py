@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from rrm_jax.data import puzzle_sources
+from rrm_jax.data import puzzle_builder, puzzle_sources
 
 CHARSET = "# SGo"
 SEQ_LEN = 900
@@ -51,7 +51,7 @@ def to_tokens(strings: list[str]) -> np.ndarray:
     return ENCODING.to_tokens(strings)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(puzzle_builder.SourcedPuzzleBuilder, tfds.core.GeneratorBasedBuilder):
     """Maze-Hard 30x30, original mazes, one example each, `index` = row in the source."""
 
     name = "maze_hard"
@@ -65,46 +65,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         "Put train.csv and test.csv of sapientinc/maze-30x30-hard-1k, or the official numpy "
         "folder (train/, test/), in the manual folder, or pass source_dir=."
     )
-
-    def __init__(
-        self,
-        *,
-        source_dir: str | None = None,
-        source_format: str = "auto",
-        splits: tuple[str, ...] | None = None,
-        **kwargs,
-    ):
-        """Args beyond TFDS's: the source folder, its format ("auto", "csv", "official"), and
-        the splits to build (default both)."""
-        self._splits = puzzle_sources.check_builder_args(source_format, splits, SPLITS)
-        self._source_dir = source_dir
-        self._source_format = source_format
-        kwargs.setdefault("file_format", puzzle_sources.FILE_FORMAT)
-        super().__init__(**kwargs)
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=puzzle_sources.features(SEQ_LEN),
-            supervised_keys=("inputs", "labels"),
-            homepage="https://huggingface.co/datasets/sapientinc/maze-30x30-hard-1k",
-            metadata=puzzle_sources.puzzle_metadata(SEQ_LEN, VOCAB_SIZE),
-            disable_shuffling=True,
-        )
-
-    def _split_generators(self, dl_manager):
-        source = puzzle_sources.resolve_source(
-            self.name,
-            dl_manager,
-            source_dir=self._source_dir,
-            source_format=self._source_format,
-            splits=self._splits,
-            urls=URLS,
-        )
-        # Read and check every split before anything is written.
-        examples = {split: source.read(split, ENCODING) for split in self._splits}
-        return {split: self._generate_examples(ex) for split, ex in examples.items()}
-
-    def _generate_examples(self, examples: puzzle_sources.Examples):
-        yield from examples.generate()
+    ENCODING = ENCODING
+    SPLITS = SPLITS
+    URLS = URLS
+    HOMEPAGE = "https://huggingface.co/datasets/sapientinc/maze-30x30-hard-1k"

@@ -30,7 +30,7 @@ import dataclasses
 import tensorflow_datasets as tfds
 from etils import epath
 
-from rrm_jax.data import puzzle_sources
+from rrm_jax.data import puzzle_builder, puzzle_sources
 
 SEQ_LEN = 81
 VOCAB_SIZE = 11
@@ -60,7 +60,7 @@ class SudokuExtremeConfig(tfds.core.BuilderConfig):
     subsample_seed: int = 0
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(puzzle_builder.SourcedPuzzleBuilder, tfds.core.GeneratorBasedBuilder):
     """Sudoku-Extreme, original puzzles, `index` = row in the source split."""
 
     name = "sudoku_extreme"
@@ -81,51 +81,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         "(train/, test/), in the manual folder, or pass source_dir=."
     )
 
-    def __init__(
-        self,
-        *,
-        source_dir: str | None = None,
-        source_format: str = "auto",
-        splits: tuple[str, ...] | None = None,
-        **kwargs,
-    ):
-        """Args beyond TFDS's: the source folder, its format ("auto", "csv", "official"), and
-        the splits to build (default both)."""
-        self._splits = puzzle_sources.check_builder_args(source_format, splits, SPLITS)
-        self._source_dir = source_dir
-        self._source_format = source_format
-        kwargs.setdefault("file_format", puzzle_sources.FILE_FORMAT)
-        super().__init__(**kwargs)
+    ENCODING = ENCODING
+    SPLITS = SPLITS
+    URLS = URLS
+    HOMEPAGE = "https://huggingface.co/datasets/sapientinc/sudoku-extreme"
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=puzzle_sources.features(SEQ_LEN),
-            supervised_keys=("inputs", "labels"),
-            homepage="https://huggingface.co/datasets/sapientinc/sudoku-extreme",
-            metadata=puzzle_sources.puzzle_metadata(SEQ_LEN, VOCAB_SIZE),
-            disable_shuffling=True,
-        )
-
-    def _split_generators(self, dl_manager):
-        source = puzzle_sources.resolve_source(
-            self.name,
-            dl_manager,
-            source_dir=self._source_dir,
-            source_format=self._source_format,
-            splits=self._splits,
-            urls=URLS,
-        )
+    def transform(self, split: str, examples: puzzle_sources.Examples):
+        """The train split of a subsampling config keeps its seeded subsample."""
+        if split != "train":
+            return examples
         config = self.builder_config
-        # Read and check every split before anything is written.
-        examples = {}
-        for split in self._splits:
-            ex = source.read(split, ENCODING)
-            if split == "train":
-                ex = puzzle_sources.subsample(ex, config.subsample_size, config.subsample_seed)
-            examples[split] = ex
-        return {split: self._generate_examples(ex) for split, ex in examples.items()}
-
-    def _generate_examples(self, examples: puzzle_sources.Examples):
-        yield from examples.generate()
+        return puzzle_sources.subsample(examples, config.subsample_size, config.subsample_seed)
