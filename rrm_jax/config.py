@@ -139,6 +139,14 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.mesh = dict(
         data=-1,  # devices on the data axis; -1: all devices
+        # The puzzle-embedding table: "replicated" on every device, "rows" split by rows over
+        # `data`, or "auto": rows when the fp32 table is over puzzle_emb_rows_above_mb (ARC's
+        # 876k x 512 table is 1.8 GB). A row-sharded table gets its rows padded to a multiple of
+        # puzzle_emb_row_multiple (never-used rows), so its shape, and the checkpoint, are the
+        # same on any mesh whose size divides that multiple.
+        puzzle_emb="auto",
+        puzzle_emb_rows_above_mb=256,
+        puzzle_emb_row_multiple=1024,
     )
 
     c.paper = dict(
@@ -275,6 +283,17 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     devices = num_devices if config.mesh.data == -1 else config.mesh.data
     if config.mesh.data not in (-1,) and not 1 <= config.mesh.data <= num_devices:
         raise ConfigError(f"mesh.data={config.mesh.data} but {num_devices} devices are present")
+    if config.mesh.puzzle_emb not in ("auto", "replicated", "rows"):
+        raise ConfigError(
+            f"mesh.puzzle_emb={config.mesh.puzzle_emb!r}; expected auto, replicated or rows"
+        )
+    if config.mesh.puzzle_emb_row_multiple < 1 or config.mesh.puzzle_emb_rows_above_mb < 0:
+        raise ConfigError("mesh.puzzle_emb_row_multiple must be >= 1, rows_above_mb >= 0")
+    if config.mesh.puzzle_emb == "rows" and config.mesh.puzzle_emb_row_multiple % devices:
+        raise ConfigError(
+            f"mesh.puzzle_emb_row_multiple={config.mesh.puzzle_emb_row_multiple} is not divisible "
+            f"by the {devices} data devices (a row-sharded puzzle table needs it)"
+        )
     eval_batch = e.batch_size or t.global_batch_size
     for name, size in (
         ("train.global_batch_size", t.global_batch_size),

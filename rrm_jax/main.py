@@ -25,10 +25,9 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # keep library INFO logs out of the progress bar
-    import jax
+    from rrm_jax import parallel
 
-    if _DISTRIBUTED.value:
-        jax.distributed.initialize()
+    parallel.initialize(_DISTRIBUTED.value)
     from rrm_jax.train.loop import run
 
     run(_CONFIG.value, _WORKDIR.value)

@@ -30,7 +30,14 @@ class Checkpointer:
             create=True,
             enable_async_checkpointing=False,  # a save returns once the step is final
         )
-        self.manager = ocp.CheckpointManager(self.directory, options=options)
+        handlers = dict(
+            state=ocp.StandardCheckpointHandler(),
+            carry=ocp.StandardCheckpointHandler(),
+            meta=ocp.JsonCheckpointHandler(),
+        )
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=options, item_handlers=handlers
+        )
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -58,10 +65,19 @@ class Checkpointer:
         return out.state, out.carry, out.meta
 
     def read(self, step: int):
-        """Restores a step without a target: nested dicts of arrays (for inspection and tests)."""
+        """Restores a step as nested dicts of arrays on this process's first device, whatever
+        mesh wrote it (for inspection and tests)."""
+        meta = self.manager.item_metadata(step)
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+        def target(tree):
+            return jax.tree.map(
+                lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree
+            )
+
         args = ocp.args.Composite(
-            state=ocp.args.StandardRestore(),
-            carry=ocp.args.StandardRestore(),
+            state=ocp.args.StandardRestore(target(meta["state"])),
+            carry=ocp.args.StandardRestore(target(meta["carry"])),
             meta=ocp.args.JsonRestore(),
         )
         out = self.manager.restore(step, args=args)

@@ -45,6 +45,22 @@ def resolve(config: ml_collections.ConfigDict, meta) -> ml_collections.ConfigDic
     return config
 
 
+def table_layout(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, str]:
+    """Decides how the puzzle table is placed (`parallel.table_mode`) and pads its rows to
+    `mesh.puzzle_emb_row_multiple` when it is split by rows (the extra rows are never read).
+
+    Depends on the config only, so a run's table shape is the same on every mesh.
+    """
+    m = config.model
+    mode = parallel.table_mode(config.mesh, m.num_puzzle_identifiers, m.puzzle_emb_ndim)
+    if mode == "rows":
+        config = ml_collections.ConfigDict(config.to_dict())
+        config.model.num_puzzle_identifiers = parallel.padded_rows(
+            m.num_puzzle_identifiers, config.mesh.puzzle_emb_row_multiple
+        )
+    return config, mode
+
+
 def schedule_lengths(config, meta) -> tuple[int, int, int]:
     """(total_steps, eval_every, checkpoint_every) in optimizer steps."""
     t = config.train
@@ -109,6 +125,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
     # --- config, before anything is built or compiled ---------------------------------------
     validate(config, num_devices=jax.device_count())
     data, config = init_data(config)
+    config, table_mode = table_layout(config)
     meta = data.metadata
     total, eval_every, ckpt_every = schedule_lengths(config, meta)
     t = config.train
@@ -143,8 +160,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         return state, act.initial_carry(model, example)
 
     abstract_state, abstract_carry = jax.eval_shape(init_all, jax.random.PRNGKey(t.seed))
-    state_sh = jax.tree.map(lambda _: replicated, abstract_state)
-    carry_sh = jax.tree.map(lambda _: sharded, abstract_carry)
+    state_sh = parallel.state_shardings(abstract_state, mesh, table_mode)
+    carry_sh = parallel.carry_shardings(abstract_carry, mesh)
 
     # --- state: restore or initialise ----------------------------------------------------------
     checkpointer = ckpt_lib.Checkpointer(workdir, t.keep_checkpoints)
@@ -183,6 +200,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         f"{t.global_batch_size}, {jax.device_count()} device(s) [{jax.devices()[0].platform}]"
         + (f", resumed at step {start}" if start else "")
     )
+    progress.write(parallel.describe(mesh, t.global_batch_size, table_mode))
 
     def evaluate(step: int) -> dict:
         params = state_lib.eval_params(state, config.eval.use_ema)
