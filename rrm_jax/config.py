@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ml_collections
 
-from rrm_jax.recursion import FIXED_POINT_RULES, GRADIENT_RULES
+from rrm_jax.layers import ATTENTION_IMPLS
+from rrm_jax.recursion import FIXED_POINT_RULES, GRADIENT_RULES, REMAT_POLICIES
 
 DTYPES = ("float32", "bfloat16")
 MIXERS = ("attention", "mlp")
-ATTENTION_IMPLS = ("explicit", "fused")
 POS_ENCODINGS = ("rope", "learned", "none")
 LOSSES = ("stablemax", "softmax")
 DATA_SOURCES = ("official", "sudoku", "tfds")
@@ -64,10 +64,12 @@ def base_config() -> ml_collections.ConfigDict:
         h_layers=0,  # layers of the answer (f_H) net when there are two (0: num_layers)
         separate_nets=False,  # TRM: two nets instead of one (the paper's ablation); HRM: always
         mixer="attention",  # "mlp" is TRM-MLP (token-mixing SwiGLU, no attention)
-        # Attention kernel, same math: "explicit" (hand-written VJP, materialises the [S, S]
-        # probabilities; fastest on CPU) or "fused" (jax.nn.dot_product_attention; cuDNN's
-        # memory-efficient kernel on GPUs, which long sequences such as ARC's 916 tokens need).
-        attention="explicit",
+        # Attention kernel, same math (layers.Attention): "explicit" (hand-written VJP, keeps the
+        # [S, S] probabilities for the backward pass; fastest on CPU), "recompute" (keeps the
+        # logsumexp, recomputes them: memory O(S)), "xla" or "cudnn" (jax.nn.dot_product_attention;
+        # cuDNN's fused flash attention on GPUs in bf16), "auto" (cudnn on a GPU in bf16/fp16,
+        # else explicit). ARC's and Maze's 916 tokens at batch 768 need cudnn or recompute.
+        attention="auto",
         pos_encodings="rope",
         rope_theta=10000.0,
         rms_norm_eps=1e-5,
@@ -84,7 +86,8 @@ def base_config() -> ml_collections.ConfigDict:
         cycles=3,  # T (the reference's H_cycles)
         latent_steps=6,  # n (the reference's L_cycles)
         gradient="last_recursion",
-        remat=False,
+        remat=False,  # jax.checkpoint on each differentiated update (memory for compute)
+        remat_policy="nothing",  # under remat: "nothing" saved, or the matmul outputs ("dots")
         neumann_terms=2,  # k of gradient="neumann" (0 is "one_step")
         implicit_tol=1e-4,  # gradient="implicit": stop when the relative change is below this
         implicit_max_iters=30,  # ... or after this many fixed-point iterations
@@ -239,6 +242,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         raise ConfigError("model.expansion must be > 0")
 
     _one_of(r.gradient, GRADIENT_RULES, "recursion.gradient")
+    _one_of(r.remat_policy, tuple(REMAT_POLICIES), "recursion.remat_policy")
     if r.cycles < 1 or r.latent_steps < 0:
         raise ConfigError("recursion.cycles must be >= 1 and recursion.latent_steps >= 0")
     if r.gradient in FIXED_POINT_RULES and r.latent_steps < 1:

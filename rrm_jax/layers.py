@@ -132,22 +132,36 @@ def _rope_transpose_f32(g_BHSK: jax.Array, cos_SK: jax.Array, sin_SK: jax.Array)
     return g * cos_SK + jnp.concatenate([gs[..., half:], -gs[..., :half]], axis=-1)
 
 
-def _core_fwd(q, k, v):
+def _core_fwd(q, k, v, recompute: bool = False):
     # softmax(q k^T / sqrt(K)) v over [N, S, K]; logits and softmax in fp32, probabilities cast
     # to the input dtype for the second product, as fused attention kernels do. The scale goes
     # on q, not on the [N, S, S] logits (XLA:CPU would materialise the scalar's broadcast).
+    # `recompute` keeps the per-row logsumexp [N, S] for the backward pass instead of the
+    # [N, S, S] probabilities (memory O(S) per row, as flash attention; the backward pays one
+    # more q k^T product).
     scale = 1.0 / math.sqrt(q.shape[-1])
     logits = jnp.einsum("nqd,nkd->nqk", q * scale, k, preferred_element_type=jnp.float32)
-    p = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+    if recompute:
+        lse = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+        p = jnp.exp(logits - lse).astype(q.dtype)
+        saved = lse
+    else:
+        p = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+        saved = p
     out = jnp.einsum("nqk,nkd->nqd", p, v, preferred_element_type=jnp.float32).astype(q.dtype)
-    return out, (q, k, v, p, out)
+    return out, (q, k, v, saved, out)
 
 
-def _core_bwd(res, d_out):
+def _core_bwd(res, d_out, recompute: bool = False):
     # Flash-attention style: the softmax term uses rowsum(dO * O) instead of rowsum(dP * P).
-    q, k, v, p, out = res
+    q, k, v, saved, out = res
     scale = 1.0 / math.sqrt(q.shape[-1])
     f32 = jnp.float32
+    if recompute:
+        logits = jnp.einsum("nqd,nkd->nqk", q * scale, k, preferred_element_type=f32)
+        p = jnp.exp(logits - saved).astype(q.dtype)
+    else:
+        p = saved
     d_v = jnp.einsum("nqk,nqd->nkd", p, d_out, preferred_element_type=f32)
     d_p = jnp.einsum("nqd,nkd->nqk", d_out, v, preferred_element_type=f32)
     delta = jnp.sum(d_out.astype(f32) * out.astype(f32), axis=-1, keepdims=True)
@@ -157,18 +171,23 @@ def _core_bwd(res, d_out):
     return d_q, d_k, d_v
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
 def qkv_attention(
-    qkv_BSTK: jax.Array, cos_SK: jax.Array | None, sin_SK: jax.Array | None, num_heads: int
+    qkv_BSTK: jax.Array,
+    cos_SK: jax.Array | None,
+    sin_SK: jax.Array | None,
+    num_heads: int,
+    recompute: bool = False,
 ) -> jax.Array:
     """Non-causal attention from a fused projection [B, S, 3H, K] split [q | k | v].
 
     RoPE (when cos/sin are given) is applied to q and k in fp32. Returns [B, S, H, K].
+    `recompute=True` saves the logsumexp instead of the probabilities for the backward pass.
     """
-    return _qkv_attention_fwd(qkv_BSTK, cos_SK, sin_SK, num_heads)[0]
+    return _qkv_attention_fwd(qkv_BSTK, cos_SK, sin_SK, num_heads, recompute)[0]
 
 
-def _qkv_attention_fwd(qkv, cos, sin, num_heads):
+def _qkv_attention_fwd(qkv, cos, sin, num_heads, recompute=False):
     # One layout change for all of q, k and v: [B, S, 3H, K] -> [B, 3H, S, K], then contiguous
     # slices; the backward mirrors it (one concatenate along heads, one transpose back).
     b, s, _, kd = qkv.shape
@@ -179,16 +198,16 @@ def _qkv_attention_fwd(qkv, cos, sin, num_heads):
         q = _rope_f32(q, cos, sin).astype(qkv.dtype)
         k = _rope_f32(k, cos, sin).astype(qkv.dtype)
     flat = lambda a: a.reshape(b * h, s, kd)
-    out, res = _core_fwd(flat(q), flat(k), flat(v))
+    out, res = _core_fwd(flat(q), flat(k), flat(v), recompute)
     return jnp.swapaxes(out.reshape(b, h, s, kd), 1, 2), (res, cos, sin)
 
 
-def _qkv_attention_bwd(num_heads, res, d_out_BSHK):
+def _qkv_attention_bwd(num_heads, recompute, res, d_out_BSHK):
     core_res, cos, sin = res
     b, s, h, kd = d_out_BSHK.shape
     dtype = d_out_BSHK.dtype
     d_out = jnp.swapaxes(d_out_BSHK, 1, 2).reshape(b * h, s, kd)
-    d_q, d_k, d_v = (t.reshape(b, h, s, kd) for t in _core_bwd(core_res, d_out))
+    d_q, d_k, d_v = (t.reshape(b, h, s, kd) for t in _core_bwd(core_res, d_out, recompute))
     if cos is not None:
         d_q = _rope_transpose_f32(d_q, cos, sin)
         d_k = _rope_transpose_f32(d_k, cos, sin)
@@ -224,14 +243,35 @@ def _swiglu_bwd(gate_up, d_h):
 swiglu_activation.defvjp(_swiglu_fwd, _swiglu_bwd)
 
 
+ATTENTION_IMPLS = ("auto", "explicit", "recompute", "xla", "cudnn")
+
+
+def resolve_attention(impl: str, dtype, platform: str | None = None) -> str:
+    """The attention implementation `impl` stands for on `platform` (default: JAX's backend).
+
+    "auto" is cuDNN's fused flash attention on GPUs in bf16/fp16 (memory O(S) per row: the
+    paper rows' 916-token ARC/Maze batches do not fit otherwise) and "explicit" elsewhere
+    (XLA:CPU runs the explicit products fastest; on TPUs choose "recompute" for long sequences).
+    """
+    if impl not in ATTENTION_IMPLS:
+        raise ValueError(f"attention implementation {impl!r}; expected one of {ATTENTION_IMPLS}")
+    if impl != "auto":
+        return impl
+    platform = platform or jax.default_backend()
+    half = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+    return "cudnn" if platform == "gpu" and half else "explicit"
+
+
 class Attention(nn.Module):
     """Non-causal multi-head self-attention with a fused qkv projection and optional RoPE."""
 
     hidden_size: int
     num_heads: int
     dtype: jnp.dtype = jnp.float32
-    # "explicit": `qkv_attention` (materialises the [S, S] probabilities; fastest on CPU);
-    # "fused": jax.nn.dot_product_attention, which picks cuDNN's fused kernel where available.
+    # "explicit": `qkv_attention`, saving the [S, S] probabilities for the backward pass (fastest
+    #     on CPU); "recompute": the same, saving the logsumexp and recomputing them (memory O(S));
+    # "xla" / "cudnn": jax.nn.dot_product_attention with that implementation (cuDNN: fused flash
+    #     attention, GPU only, bf16/fp16); "auto": see `resolve_attention`.
     impl: str = "explicit"
 
     @nn.compact
@@ -239,18 +279,20 @@ class Attention(nn.Module):
         b, s, _ = x_BSD.shape
         h = self.num_heads
         head_dim = self.hidden_size // h
+        impl = resolve_attention(self.impl, self.dtype)
         qkv = dense(3 * h * head_dim, self.dtype, "qkv_proj")(x_BSD)
         # Reference split order: [q heads | k heads | v heads] (num_kv_heads == num_heads).
         qkv = qkv.reshape(b, s, 3 * h, head_dim)
-        if self.impl == "fused":
+        if impl in ("xla", "cudnn"):
             q, k, v = qkv[:, :, :h], qkv[:, :, h : 2 * h], qkv[:, :, 2 * h :]
             if cos_sin is not None:
                 q = apply_rope(q, *cos_sin)
                 k = apply_rope(k, *cos_sin)
-            out = jax.nn.dot_product_attention(q, k, v, is_causal=False)  # scale 1/sqrt(hd)
+            # Scale 1/sqrt(head_dim), as the reference's scaled_dot_product_attention.
+            out = jax.nn.dot_product_attention(q, k, v, is_causal=False, implementation=impl)
         else:
             cos, sin = cos_sin if cos_sin is not None else (None, None)
-            out = qkv_attention(qkv, cos, sin, h)
+            out = qkv_attention(qkv, cos, sin, h, impl == "recompute")
         return dense(self.hidden_size, self.dtype, "o_proj")(out.reshape(b, s, h * head_dim))
 
 
@@ -282,7 +324,7 @@ class Block(nn.Module):
     mixer: Mixer = "attention"
     eps: float = 1e-5
     dtype: jnp.dtype = jnp.float32
-    attention: str = "explicit"  # see Attention.impl
+    attention: str = "explicit"  # see Attention.impl and resolve_attention
 
     @nn.compact
     def __call__(self, h_BSD: jax.Array, cos_sin: tuple[jax.Array, jax.Array] | None) -> jax.Array:

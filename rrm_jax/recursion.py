@@ -39,6 +39,11 @@ import jax.numpy as jnp
 GradientRule = Literal["full", "last_recursion", "one_step", "neumann", "implicit"]
 GRADIENT_RULES: tuple[str, ...] = ("full", "last_recursion", "one_step", "neumann", "implicit")
 FIXED_POINT_RULES: tuple[str, ...] = ("one_step", "neumann", "implicit")
+# `jax.checkpoint` policies for `remat=True`.
+REMAT_POLICIES = {
+    "nothing": jax.checkpoint_policies.nothing_saveable,
+    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
 
 Params = Any
 Carry = Any
@@ -101,6 +106,7 @@ def recurse(
     latent_steps: int,
     rule: GradientRule,
     remat: bool = False,
+    remat_policy: str = "nothing",
     neumann_terms: int = 0,
     implicit_tol: float = 1e-4,
     implicit_max_iters: int = 50,
@@ -118,6 +124,8 @@ def recurse(
       rule: "full", "last_recursion", "one_step", "neumann" or "implicit".
       remat: recompute the activations of each differentiated update in the backward pass
         (`jax.checkpoint`), trading compute for memory.
+      remat_policy: what a rematerialised update still saves: "nothing" (recompute it all) or
+        "dots" (keep the matmul outputs, recompute the elementwise work between them).
       neumann_terms: k for "neumann".
       implicit_tol, implicit_max_iters: stopping rule of "implicit".
 
@@ -127,8 +135,13 @@ def recurse(
     if cycles < 1 or latent_steps < 0:
         raise ValueError(f"need cycles >= 1 and latent_steps >= 0, got {cycles}, {latent_steps}")
     if remat:
-        latent = jax.checkpoint(latent)
-        answer = jax.checkpoint(answer)
+        if remat_policy not in REMAT_POLICIES:
+            raise ValueError(
+                f"remat_policy {remat_policy!r}; expected one of {list(REMAT_POLICIES)}"
+            )
+        policy = REMAT_POLICIES[remat_policy]
+        latent = jax.checkpoint(latent, policy=policy)
+        answer = jax.checkpoint(answer, policy=policy)
 
     def run(p, c, xx, t, grad=False):
         return _cycles(

@@ -62,15 +62,27 @@ def python_loop(p, c, x, cycles, n, grad_from):
     return c
 
 
-def engine_grads(rule, cycles, n, remat=False):
+def engine_loss(rule, cycles, n, remat=False, policy="nothing"):
     def f(p, c, x):
-        return _loss(
-            recursion.recurse(
-                latent, answer, p, c, x, cycles=cycles, latent_steps=n, rule=rule, remat=remat
-            )
+        out = recursion.recurse(
+            latent,
+            answer,
+            p,
+            c,
+            x,
+            cycles=cycles,
+            latent_steps=n,
+            rule=rule,
+            remat=remat,
+            remat_policy=policy,
         )
+        return _loss(out)
 
-    return jax.jit(jax.grad(f, argnums=(0, 1, 2)))
+    return f
+
+
+def engine_grads(rule, cycles, n, remat=False, policy="nothing"):
+    return jax.jit(jax.grad(engine_loss(rule, cycles, n, remat, policy), argnums=(0, 1, 2)))
 
 
 def reference_grads(cycles, n, grad_from):
@@ -78,13 +90,26 @@ def reference_grads(cycles, n, grad_from):
     return jax.jit(jax.grad(f, argnums=(0, 1, 2)))
 
 
-@pytest.mark.parametrize("remat", [False, True])
-def test_full_equals_python_loop_bptt(remat):
+@pytest.mark.parametrize("remat,policy", [(False, "nothing"), (True, "nothing"), (True, "dots")])
+def test_full_equals_python_loop_bptt(remat, policy):
     p, (c, x) = _params(), _inputs()
-    got = engine_grads("full", 3, 2, remat)(p, c, x)
+    got = engine_grads("full", 3, 2, remat, policy)(p, c, x)
     want = reference_grads(3, 2, grad_from=0)(p, c, x)
     chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-6)
     assert float(jnp.abs(got[1]["z"]).sum()) > 0  # BPTT reaches the initial carry
+
+
+def test_remat_policies_change_what_the_backward_pass_keeps():
+    from jax._src.ad_checkpoint import saved_residuals
+
+    p, (c, x) = _params(), _inputs()
+
+    def count(remat, policy="nothing"):
+        return len(saved_residuals(engine_loss("full", 3, 2, remat, policy), p, c, x))
+
+    assert count(True, "nothing") < count(True, "dots") <= count(False)
+    with pytest.raises(ValueError, match="remat_policy"):
+        engine_grads("full", 3, 2, True, "everything")(p, c, x)
 
 
 def test_forward_is_the_same_for_every_rule():

@@ -134,6 +134,7 @@ def build(config, *, answer: str, latent: str, separate: bool, answer_layers: in
             latent_steps=r.latent_steps,
             rule=r.gradient,
             remat=r.remat,
+            remat_policy=r.remat_policy,
             **recursion.options(r),
         )
         logits, q_halt, q_continue = heads.apply({"params": dense["heads"]}, carry[answer])

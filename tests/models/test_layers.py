@@ -143,19 +143,49 @@ def test_hand_written_attention_vjp_matches_autodiff(rope):
     np.testing.assert_allclose(g_got, g_want, rtol=1e-4, atol=1e-5)
 
 
-def test_attention_implementations_agree_inside_the_module():
+@pytest.mark.parametrize("impl", ["recompute", "xla"])
+def test_attention_implementations_agree_inside_the_module(impl):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 16))
     cs = layers.rope_tables(5, 8)
-    explicit, fused = layers.Attention(16, 2), layers.Attention(16, 2, impl="fused")
+    explicit, other = layers.Attention(16, 2), layers.Attention(16, 2, impl=impl)
     p = explicit.init(jax.random.PRNGKey(1), x, cs)
     f = lambda mod: lambda pp, xx: jnp.sum(jnp.sin(mod.apply(pp, xx, cs)))
     np.testing.assert_allclose(
-        explicit.apply(p, x, cs), fused.apply(p, x, cs), rtol=1e-5, atol=1e-6
+        explicit.apply(p, x, cs), other.apply(p, x, cs), rtol=1e-5, atol=1e-6
     )
     ge = jax.grad(f(explicit), argnums=(0, 1))(p, x)
-    gf = jax.grad(f(fused), argnums=(0, 1))(p, x)
-    for a, b in zip(jax.tree.leaves(ge), jax.tree.leaves(gf), strict=True):
+    go = jax.grad(f(other), argnums=(0, 1))(p, x)
+    for a, b in zip(jax.tree.leaves(ge), jax.tree.leaves(go), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_recompute_keeps_no_quadratic_residual():
+    """ "recompute" saves a [N, S, 1] logsumexp for the backward pass instead of [N, S, S]."""
+    from jax._src.ad_checkpoint import saved_residuals
+
+    s, h, k = 64, 2, 8
+    qkv = jax.random.normal(jax.random.PRNGKey(0), (2, s, 3 * h, k))
+    cos, sin = layers.rope_tables(s, k)
+
+    def shapes(recompute):
+        f = lambda t: jnp.sum(layers.qkv_attention(t, cos, sin, h, recompute))
+        return [tuple(aval.shape) for aval, _ in saved_residuals(f, qkv)]
+
+    assert (2 * h, s, s) in shapes(False)
+    assert all(shape[-2:] != (s, s) for shape in shapes(True))
+    assert (2 * h, s, 1) in shapes(True)
+
+
+def test_auto_attention_picks_cudnn_only_on_gpus_in_half_precision():
+    pick = layers.resolve_attention
+    assert pick("auto", jnp.bfloat16, "gpu") == "cudnn"
+    assert pick("auto", jnp.float16, "gpu") == "cudnn"
+    assert pick("auto", jnp.float32, "gpu") == "explicit"
+    assert pick("auto", jnp.bfloat16, "cpu") == "explicit"
+    assert pick("auto", jnp.bfloat16, "tpu") == "explicit"
+    assert pick("recompute", jnp.bfloat16, "gpu") == "recompute"
+    with pytest.raises(ValueError, match="fused"):
+        pick("fused", jnp.float32, "cpu")
 
 
 def test_hand_written_swiglu_vjp_matches_autodiff():
