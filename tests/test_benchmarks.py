@@ -1,0 +1,63 @@
+"""The benchmark scripts stay runnable: shapes validate, the FLOP count is the documented one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import _shapes  # noqa: E402
+
+
+@pytest.mark.parametrize("name", _shapes.GROUPS["all"])
+def test_every_shape_is_a_valid_config(name):
+    from rrm_jax.config import validate
+
+    c = _shapes.shape_config(name)
+    if c.data.source == "official" and not c.data.path:
+        c.data.path = "unused"  # the CPU reference shapes name no data; the benchmark reads none
+    validate(c, num_devices=1)
+    assert c.model.vocab_size > 0 and c.model.seq_len > 0 and c.model.num_puzzle_identifiers > 0
+
+
+def test_flop_count_of_the_reference_shape():
+    # TRM-Att, D=128, I=512, B=32, S=81+16: per layer application 2BS(4D^2+3DI) + 4BS^2D;
+    # T(nL+H) = 3*(6*2+2) = 42 forward applications, (nL+H) = 14 differentiated (x2 backward);
+    # the output head 3 * 2BSDV.
+    b, s, d, i, v = 32, 97, 128, 512, 11
+    layer = 2 * b * s * (4 * d * d + 3 * d * i) + 4 * b * s * s * d
+    want = ((42 + 2 * 14) * layer + 3 * 2 * b * s * d * v) / 1e9
+    assert _shapes.step_gflop(_shapes.shape_config("reference")) == pytest.approx(want)
+    # HRM doubles its forward applications for the Q-learning target's extra pass.
+    hrm = _shapes.shape_config("hrm_reference")
+    s = 82
+    layer = 2 * b * s * (4 * d * d + 3 * d * i) + 4 * b * s * s * d
+    want = ((2 * 2 * (2 * 4 + 4) + 2 * (4 + 4)) * layer + 3 * 2 * b * s * d * v) / 1e9
+    assert _shapes.step_gflop(hrm) == pytest.approx(want)
+
+
+def test_peak_table():
+    assert _shapes.table_peak_tflops("NVIDIA H200", "bfloat16") == 989.0
+    assert _shapes.table_peak_tflops("NVIDIA H100 80GB HBM3", "float32") == 67.0
+    assert _shapes.table_peak_tflops("TPU v5 lite", "bfloat16") == 197.0
+    assert _shapes.table_peak_tflops("cpu", "float32") is None
+
+
+def test_step_time_prints_its_table():
+    cmd = [
+        sys.executable,
+        os.path.join(ROOT, "benchmarks", "step_time.py"),
+        "--shapes=tiny",
+        "--rules=native",
+        "--steps=1",
+        "--warmup=0",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| tiny ")]
+    assert len(rows) == 1 and "last_recursion" in rows[0], proc.stdout
