@@ -77,6 +77,9 @@ def schedule_lengths(config, meta) -> tuple[int, int, int]:
 # Blocks a resumed run must share with the run that wrote the checkpoint; the others (steps,
 # evaluation, logging, learning rates) may change on resume, and a change is reported.
 FIXED_ON_RESUME = ("data", "model", "recursion", "act", "loss")
+# Fields of those blocks that choose how the same math is computed (kernels, rematerialisation,
+# padding of a row-sharded table), so a run may resume under another setting.
+FREE_ON_RESUME = ("model.attention", "recursion.remat", "recursion.remat_policy")
 
 
 def check_resume_config(config, workdir: str) -> list[str]:
@@ -96,7 +99,7 @@ def check_resume_config(config, workdir: str) -> list[str]:
             old = saved.get(block, {}).get(key, value)
             if old != value:
                 changed.append(f"{block}.{key}: {old!r} -> {value!r}")
-                if block in FIXED_ON_RESUME:
+                if block in FIXED_ON_RESUME and f"{block}.{key}" not in FREE_ON_RESUME:
                     raise ConfigError(
                         f"{workdir} holds a run with {block}.{key}={old!r}; this config has "
                         f"{value!r}. Use a new --workdir (or the saved config) to resume."

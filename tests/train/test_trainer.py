@@ -201,7 +201,18 @@ def test_resume_rejects_a_different_model_and_allows_more_steps(uninterrupted, t
     # An interrupted run may have logged steps after its last checkpoint: they are redone.
     with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
         f.write(json.dumps({"step": 7, "split": "train", "loss": -1.0}) + "\n")
-    summary = loop.run(tiny_config(steps=8, eval_every=4), workdir)  # extend 6 -> 8 steps
+    # Extend 6 -> 8 steps, with another attention kernel and rematerialisation (same math).
+    c = tiny_config(steps=8, eval_every=4)
+    c.model.attention = "recompute"
+    c.recursion.update(dict(remat=True, remat_policy="dots"))
+    assert loop.check_resume_config(loop.init_data(c)[1], workdir) == [
+        "model.attention: 'auto' -> 'recompute'",
+        "recursion.remat: False -> True",
+        "recursion.remat_policy: 'nothing' -> 'dots'",
+        "train.eval_every: 3 -> 4",
+        "train.steps: 6 -> 8",
+    ]
+    summary = loop.run(c, workdir)
     assert summary["step"] == 8
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         train = [json.loads(line) for line in f]
