@@ -70,6 +70,12 @@ def base_config() -> ml_collections.ConfigDict:
         # cuDNN's fused flash attention on GPUs in bf16), "auto" (cudnn on a GPU in bf16/fp16,
         # else explicit). ARC's and Maze's 916 tokens at batch 768 need cudnn or recompute.
         attention="auto",
+        # Run each net application on this many independent slices of the batch, and the
+        # explicit/recompute attention core on this many slices of each (same math per example:
+        # XLA:CPU overlaps the slices' single-threaded work, ~10% of a CPU step). 0: auto, 2 on a
+        # CPU and 1 on accelerators.
+        batch_chunks=0,
+        attention_chunks=0,
         pos_encodings="rope",
         rope_theta=10000.0,
         rms_norm_eps=1e-5,
@@ -241,6 +247,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if m.expansion <= 0:
         raise ConfigError("model.expansion must be > 0")
 
+    if m.batch_chunks < 0 or m.attention_chunks < 0:
+        raise ConfigError("model.batch_chunks and model.attention_chunks must be >= 0 (0: auto)")
     _one_of(r.gradient, GRADIENT_RULES, "recursion.gradient")
     _one_of(r.remat_policy, tuple(REMAT_POLICIES), "recursion.remat_policy")
     if r.cycles < 1 or r.latent_steps < 0:

@@ -171,49 +171,69 @@ def _core_bwd(res, d_out, recompute: bool = False):
     return d_q, d_k, d_v
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
 def qkv_attention(
     qkv_BSTK: jax.Array,
     cos_SK: jax.Array | None,
     sin_SK: jax.Array | None,
     num_heads: int,
     recompute: bool = False,
+    chunks: int = 1,
 ) -> jax.Array:
     """Non-causal attention from a fused projection [B, S, 3H, K] split [q | k | v].
 
     RoPE (when cos/sin are given) is applied to q and k in fp32. Returns [B, S, H, K].
-    `recompute=True` saves the logsumexp instead of the probabilities for the backward pass.
+    `recompute=True` saves the logsumexp instead of the probabilities for the backward pass;
+    `chunks` > 1 computes that many slices of the batch independently (same math).
     """
-    return _qkv_attention_fwd(qkv_BSTK, cos_SK, sin_SK, num_heads, recompute)[0]
+    return _qkv_attention_fwd(qkv_BSTK, cos_SK, sin_SK, num_heads, recompute, chunks)[0]
 
 
-def _qkv_attention_fwd(qkv, cos, sin, num_heads, recompute=False):
-    # One layout change for all of q, k and v: [B, S, 3H, K] -> [B, 3H, S, K], then contiguous
+def batch_slices(batch: int, chunks: int) -> list[tuple[int, int]]:
+    """[lo, hi) bounds of min(chunks, batch) near-equal slices of a batch."""
+    n = max(1, min(chunks, batch))
+    bounds = [round(i * batch / n) for i in range(n + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _qkv_attention_fwd(qkv, cos, sin, num_heads, recompute=False, chunks=1):
+    # One layout change for all of q, k and v: [b, S, 3H, K] -> [b, 3H, S, K], then contiguous
     # slices; the backward mirrors it (one concatenate along heads, one transpose back).
-    b, s, _, kd = qkv.shape
-    h = num_heads
-    t = jnp.swapaxes(qkv, 1, 2)
-    q, k, v = t[:, :h], t[:, h : 2 * h], t[:, 2 * h :]
-    if cos is not None:
-        q = _rope_f32(q, cos, sin).astype(qkv.dtype)
-        k = _rope_f32(k, cos, sin).astype(qkv.dtype)
-    flat = lambda a: a.reshape(b * h, s, kd)
-    out, res = _core_fwd(flat(q), flat(k), flat(v), recompute)
-    return jnp.swapaxes(out.reshape(b, h, s, kd), 1, 2), (res, cos, sin)
+    s, kd, h = qkv.shape[1], qkv.shape[3], num_heads
+    outs, residuals = [], []
+    for lo, hi in batch_slices(qkv.shape[0], chunks):
+        b = hi - lo
+        t = jnp.swapaxes(qkv[lo:hi], 1, 2)
+        q, k, v = t[:, :h], t[:, h : 2 * h], t[:, 2 * h :]
+        if cos is not None:
+            q = _rope_f32(q, cos, sin).astype(qkv.dtype)
+            k = _rope_f32(k, cos, sin).astype(qkv.dtype)
+        flat = lambda a, b=b: a.reshape(b * h, s, kd)
+        out, res = _core_fwd(flat(q), flat(k), flat(v), recompute)
+        outs.append(jnp.swapaxes(out.reshape(b, h, s, kd), 1, 2))
+        residuals.append(res)
+    out = outs[0] if len(outs) == 1 else jnp.concatenate(outs, 0)
+    return out, (tuple(residuals), cos, sin)
 
 
-def _qkv_attention_bwd(num_heads, recompute, res, d_out_BSHK):
-    core_res, cos, sin = res
-    b, s, h, kd = d_out_BSHK.shape
+def _qkv_attention_bwd(num_heads, recompute, chunks, res, d_out_BSHK):
+    residuals, cos, sin = res
+    s, h, kd = d_out_BSHK.shape[1:]
     dtype = d_out_BSHK.dtype
-    d_out = jnp.swapaxes(d_out_BSHK, 1, 2).reshape(b * h, s, kd)
-    d_q, d_k, d_v = (t.reshape(b, h, s, kd) for t in _core_bwd(core_res, d_out, recompute))
-    if cos is not None:
-        d_q = _rope_transpose_f32(d_q, cos, sin)
-        d_k = _rope_transpose_f32(d_k, cos, sin)
-    d_t = jnp.concatenate([d_q.astype(dtype), d_k.astype(dtype), d_v.astype(dtype)], axis=1)
+    parts = []
+    slices = batch_slices(d_out_BSHK.shape[0], chunks)
+    for (lo, hi), core_res in zip(slices, residuals, strict=True):
+        b = hi - lo
+        d_out = jnp.swapaxes(d_out_BSHK[lo:hi], 1, 2).reshape(b * h, s, kd)
+        d_q, d_k, d_v = (t.reshape(b, h, s, kd) for t in _core_bwd(core_res, d_out, recompute))
+        if cos is not None:
+            d_q = _rope_transpose_f32(d_q, cos, sin)
+            d_k = _rope_transpose_f32(d_k, cos, sin)
+        d_t = jnp.concatenate([d_q.astype(dtype), d_k.astype(dtype), d_v.astype(dtype)], axis=1)
+        parts.append(jnp.swapaxes(d_t, 1, 2))
     zeros = lambda a: None if a is None else jnp.zeros_like(a)
-    return jnp.swapaxes(d_t, 1, 2), zeros(cos), zeros(sin)
+    d_qkv = parts[0] if len(parts) == 1 else jnp.concatenate(parts, 0)
+    return d_qkv, zeros(cos), zeros(sin)
 
 
 qkv_attention.defvjp(_qkv_attention_fwd, _qkv_attention_bwd)
@@ -262,6 +282,20 @@ def resolve_attention(impl: str, dtype, platform: str | None = None) -> str:
     return "cudnn" if platform == "gpu" and half else "explicit"
 
 
+# Slices of the batch run independently on CPUs (`ReasoningNet.batch_chunks`,
+# `Attention.chunks`); accelerators get one (their kernels are parallel already).
+CPU_CHUNKS = 2
+
+
+def resolve_chunks(chunks: int, platform: str | None = None) -> int:
+    """`chunks`, or for 0 the platform's default: CPU_CHUNKS on a CPU, 1 elsewhere."""
+    if chunks < 0:
+        raise ValueError(f"chunks must be >= 0 (0: auto), got {chunks}")
+    if chunks:
+        return chunks
+    return CPU_CHUNKS if (platform or jax.default_backend()) == "cpu" else 1
+
+
 class Attention(nn.Module):
     """Non-causal multi-head self-attention with a fused qkv projection and optional RoPE."""
 
@@ -273,6 +307,9 @@ class Attention(nn.Module):
     # "xla" / "cudnn": jax.nn.dot_product_attention with that implementation (cuDNN: fused flash
     #     attention, GPU only, bf16/fp16); "auto": see `resolve_attention`.
     impl: str = "explicit"
+    # explicit/recompute: the attention core runs on this many independent slices of the batch
+    # (same math; XLA:CPU overlaps them, its batched products being single-threaded); 0: auto.
+    chunks: int = 1
 
     @nn.compact
     def __call__(self, x_BSD: jax.Array, cos_sin: tuple[jax.Array, jax.Array] | None) -> jax.Array:
@@ -292,7 +329,8 @@ class Attention(nn.Module):
             out = jax.nn.dot_product_attention(q, k, v, is_causal=False, implementation=impl)
         else:
             cos, sin = cos_sin if cos_sin is not None else (None, None)
-            out = qkv_attention(qkv, cos, sin, h, impl == "recompute")
+            chunks = resolve_chunks(self.chunks)
+            out = qkv_attention(qkv, cos, sin, h, impl == "recompute", chunks)
         return dense(self.hidden_size, self.dtype, "o_proj")(out.reshape(b, s, h * head_dim))
 
 
@@ -325,6 +363,7 @@ class Block(nn.Module):
     eps: float = 1e-5
     dtype: jnp.dtype = jnp.float32
     attention: str = "explicit"  # see Attention.impl and resolve_attention
+    attention_chunks: int = 1  # see Attention.chunks
 
     @nn.compact
     def __call__(self, h_BSD: jax.Array, cos_sin: tuple[jax.Array, jax.Array] | None) -> jax.Array:
@@ -334,7 +373,12 @@ class Block(nn.Module):
             h_BSD = jnp.swapaxes(rms_norm(h_BDS + out, self.eps), 1, 2)
         else:
             attn = Attention(
-                self.hidden_size, self.num_heads, self.dtype, self.attention, name="self_attn"
+                self.hidden_size,
+                self.num_heads,
+                self.dtype,
+                self.attention,
+                self.attention_chunks,
+                name="self_attn",
             )
             h_BSD = rms_norm(h_BSD + attn(h_BSD, cos_sin), self.eps)
         out = SwiGLU(self.hidden_size, self.expansion, self.dtype, name="mlp")(h_BSD)
@@ -342,7 +386,13 @@ class Block(nn.Module):
 
 
 class ReasoningNet(nn.Module):
-    """The reference's ReasoningModule: add the input injection, then apply the blocks in order."""
+    """The reference's ReasoningModule: add the input injection, then apply the blocks in order.
+
+    `batch_chunks` > 1 runs the blocks on that many slices of the batch, independently: every op
+    in a block is per example, so the math is unchanged, but XLA:CPU then overlaps the slices'
+    single-threaded work (batched attention products, reductions) on its threads (about 10% of a
+    CPU train step). 0 means `resolve_chunks`' default for the platform.
+    """
 
     num_layers: int
     hidden_size: int
@@ -353,6 +403,8 @@ class ReasoningNet(nn.Module):
     eps: float = 1e-5
     dtype: jnp.dtype = jnp.float32
     attention: str = "explicit"
+    batch_chunks: int = 1
+    attention_chunks: int = 1
 
     @nn.compact
     def __call__(
@@ -362,8 +414,8 @@ class ReasoningNet(nn.Module):
         cos_sin: tuple[jax.Array, jax.Array] | None = None,
     ) -> jax.Array:
         h_BSD = h_BSD + injection_BSD
-        for i in range(self.num_layers):
-            h_BSD = Block(
+        blocks = [
+            Block(
                 self.hidden_size,
                 self.num_heads,
                 self.expansion,
@@ -372,9 +424,18 @@ class ReasoningNet(nn.Module):
                 self.eps,
                 self.dtype,
                 self.attention,
+                self.attention_chunks,
                 name=f"layers_{i}",
-            )(h_BSD, cos_sin)
-        return h_BSD
+            )
+            for i in range(self.num_layers)
+        ]
+        outs = []
+        for lo, hi in batch_slices(h_BSD.shape[0], resolve_chunks(self.batch_chunks)):
+            h = h_BSD[lo:hi]
+            for block in blocks:
+                h = block(h, cos_sin)
+            outs.append(h)
+        return outs[0] if len(outs) == 1 else jnp.concatenate(outs, 0)
 
 
 def embed_scale(hidden_size: int) -> float:

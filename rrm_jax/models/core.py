@@ -53,6 +53,8 @@ def build(config, *, answer: str, latent: str, separate: bool, answer_layers: in
             m.rms_norm_eps,
             dtype,
             m.attention,
+            m.batch_chunks,
+            m.attention_chunks,
         )
 
     net_names = (

@@ -79,7 +79,13 @@ def schedule_lengths(config, meta) -> tuple[int, int, int]:
 FIXED_ON_RESUME = ("data", "model", "recursion", "act", "loss")
 # Fields of those blocks that choose how the same math is computed (kernels, rematerialisation,
 # padding of a row-sharded table), so a run may resume under another setting.
-FREE_ON_RESUME = ("model.attention", "recursion.remat", "recursion.remat_policy")
+FREE_ON_RESUME = (
+    "model.attention",
+    "model.batch_chunks",
+    "model.attention_chunks",
+    "recursion.remat",
+    "recursion.remat_policy",
+)
 
 
 def check_resume_config(config, workdir: str) -> list[str]:

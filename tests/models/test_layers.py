@@ -196,3 +196,39 @@ def test_hand_written_swiglu_vjp_matches_autodiff():
     g_got = jax.grad(lambda t: jnp.sum(layers.swiglu_activation(t) * w))(gu)
     g_want = jax.grad(lambda t: jnp.sum(plain(t) * w))(gu)
     np.testing.assert_allclose(g_got, g_want, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_slices_cover_the_batch_once():
+    assert layers.batch_slices(5, 2) == [(0, 2), (2, 5)]
+    for batch, chunks in ((1, 4), (7, 3), (32, 2), (8, 8)):
+        sl = layers.batch_slices(batch, chunks)
+        assert len(sl) == min(batch, chunks)
+        assert sl[0][0] == 0 and sl[-1][1] == batch
+        assert all(hi > lo for lo, hi in sl)
+        assert all(a[1] == b[0] for a, b in zip(sl[:-1], sl[1:], strict=True))
+    assert layers.resolve_chunks(0, "cpu") == layers.CPU_CHUNKS
+    assert layers.resolve_chunks(0, "gpu") == layers.resolve_chunks(0, "tpu") == 1
+    assert layers.resolve_chunks(3, "gpu") == 3
+    with pytest.raises(ValueError, match="chunks"):
+        layers.resolve_chunks(-1)
+
+
+@pytest.mark.parametrize("mixer", ["attention", "mlp"])
+def test_batch_chunks_change_nothing_but_the_schedule(mixer):
+    """Slicing the batch (net level and attention core) gives the same values and gradients."""
+    b, s, d = 5, 6, 16
+    x = jax.random.normal(jax.random.PRNGKey(0), (b, s, d))
+    inj = jax.random.normal(jax.random.PRNGKey(1), (b, s, d))
+    cs = layers.rope_tables(s, 8) if mixer == "attention" else None
+
+    def net(bc, ac):
+        return layers.ReasoningNet(2, d, 2, 4.0, s, mixer, batch_chunks=bc, attention_chunks=ac)
+
+    p = net(1, 1).init(jax.random.PRNGKey(2), x, inj, cs)
+    f = lambda mod: lambda pp, xx: jnp.sum(jnp.sin(mod.apply(pp, xx, inj, cs)))
+    want, g_want = f(net(1, 1))(p, x), jax.grad(f(net(1, 1)), argnums=(0, 1))(p, x)
+    for bc, ac in ((3, 1), (1, 2), (2, 3), (8, 8)):
+        np.testing.assert_allclose(f(net(bc, ac))(p, x), want, rtol=1e-5)
+        got = jax.grad(f(net(bc, ac)), argnums=(0, 1))(p, x)
+        for a, w in zip(jax.tree.leaves(got), jax.tree.leaves(g_want), strict=True):
+            np.testing.assert_allclose(a, w, rtol=1e-4, atol=1e-5)
