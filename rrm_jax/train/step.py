@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from rrm_jax import act, losses, optim
@@ -76,12 +77,53 @@ def make_segment_gradients(model, config, batch_size: int) -> Callable:
     return segment_gradients
 
 
+def in_microbatches(segment_gradients: Callable, count: int) -> Callable:
+    """`segment_gradients` over `count` interleaved slices of the batch, gradients summed.
+
+    Slice i holds rows i, i + count, ... (so a batch sharded over devices in contiguous blocks
+    stays local to each device). The loss is already divided by the global batch size, so the
+    sum over slices is the full-batch loss and gradient, up to float summation order. The slices
+    run one after another (`lax.scan`), so only one slice's activations are live at a time:
+    gradient accumulation. Stochastic models get the step's keys folded with the slice index.
+    """
+    if count == 1:
+        return segment_gradients
+
+    def split(params, latent, steps, data, k_model, k_target):
+        b, n = steps.shape[0], count
+        part = lambda t: jnp.swapaxes(t.reshape((b // n, n) + t.shape[1:]), 0, 1)
+        merge = lambda t: jnp.swapaxes(t, 0, 1).reshape((b,) + t.shape[2:])
+
+        def one(i, lat, st, dat):
+            keys = jax.random.fold_in(k_model, i), jax.random.fold_in(k_target, i)
+            return segment_gradients(params, lat, st, dat, *keys)
+
+        def body(acc, xs):
+            loss, (lat, out, parts, target), (g_dense, g_rows), ids = one(*xs)
+            acc = jax.tree.map(jnp.add, acc, (loss, parts, g_dense))
+            return acc, (lat, out, target, g_rows, ids)
+
+        xs = (jnp.arange(n), *jax.tree.map(part, (latent, steps, data)))
+        first = jax.eval_shape(one, *jax.tree.map(lambda t: t[0], xs))
+        zero = jax.tree.map(
+            lambda a: jnp.zeros(a.shape, a.dtype), (first[0], first[1][2], first[2][0])
+        )
+        (loss, parts, g_dense), stacked = jax.lax.scan(body, zero, xs)
+        lat, out, target, g_rows, ids = jax.tree.map(merge, stacked)
+        return loss, (lat, out, parts, target), (g_dense, g_rows), ids
+
+    return split
+
+
 def make_train_step(model, config, tx, schedules) -> Callable:
     """The jit-able train step for `model` under `config`."""
     a, o = config.act, config.optim
     batch_size = config.train.global_batch_size
     schedule, emb_schedule = schedules
-    segment_gradients = make_segment_gradients(model, config, batch_size)
+    segment_gradients = in_microbatches(
+        make_segment_gradients(model, config, batch_size),
+        config.train.microbatches,
+    )
 
     def train_step(state: TrainState, carry: act.ActCarry, batch: dict):
         k_model, k_halt, k_target = jax.random.split(jax.random.fold_in(state.rng, state.step), 3)
