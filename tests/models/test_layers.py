@@ -227,7 +227,7 @@ def test_batch_chunks_change_nothing_but_the_schedule(mixer):
     p = net(1, 1).init(jax.random.PRNGKey(2), x, inj, cs)
     f = lambda mod: lambda pp, xx: jnp.sum(jnp.sin(mod.apply(pp, xx, inj, cs)))
     want, g_want = f(net(1, 1))(p, x), jax.grad(f(net(1, 1)), argnums=(0, 1))(p, x)
-    for bc, ac in ((3, 1), (1, 2), (2, 3), (8, 8)):
+    for bc, ac in ((3, 1), (2, 8)):
         np.testing.assert_allclose(f(net(bc, ac))(p, x), want, rtol=1e-5)
         got = jax.grad(f(net(bc, ac)), argnums=(0, 1))(p, x)
         for a, w in zip(jax.tree.leaves(got), jax.tree.leaves(g_want), strict=True):
