@@ -59,6 +59,13 @@ def test_microbatches_give_the_full_batch_step(name):
     assert np.abs(np.asarray(s1.params["puzzle_emb"])).max() > 0
 
 
+def _abstract_state_and_carry(model, tx, batch):
+    state = jax.eval_shape(
+        lambda: state_lib.create(model, tx, jax.random.PRNGKey(0), batch, ema=True)
+    )
+    return state, jax.eval_shape(lambda: act.initial_carry(model, batch))
+
+
 def test_microbatches_bound_the_activation_memory():
     """The slices run one after another: the compiled step's temporary memory shrinks ~1/n."""
     temp = {}
@@ -75,10 +82,7 @@ def test_microbatches_bound_the_activation_memory():
         }
         model = models.build(c)
         tx, schedules = make_optimizer(c, 100)
-        state = jax.eval_shape(
-            lambda: state_lib.create(model, tx, jax.random.PRNGKey(0), batch, ema=True)
-        )
-        carry = jax.eval_shape(lambda: act.initial_carry(model, batch))
+        state, carry = _abstract_state_and_carry(model, tx, batch)
         step = jax.jit(make_train_step(model, c, tx, schedules))
         temp[n] = step.lower(state, carry, batch).compile().memory_analysis().temp_size_in_bytes
     assert temp[4] < 0.5 * temp[1], temp
