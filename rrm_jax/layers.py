@@ -158,6 +158,10 @@ def _core_bwd(res, d_out, recompute: bool = False):
     scale = 1.0 / math.sqrt(q.shape[-1])
     f32 = jnp.float32
     if recompute:
+        # The barrier ties the recomputation to the incoming gradient, so XLA can neither merge
+        # it with the forward pass's identical product nor schedule it early: either would keep
+        # an [N, S, S] array alive from the forward pass, undoing the point.
+        q, k, d_out = jax.lax.optimization_barrier((q, k, d_out))
         logits = jnp.einsum("nqd,nkd->nqk", q * scale, k, preferred_element_type=f32)
         p = jnp.exp(logits - saved).astype(q.dtype)
     else:
