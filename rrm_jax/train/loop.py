@@ -77,8 +77,8 @@ def schedule_lengths(config, meta) -> tuple[int, int, int]:
 # Blocks a resumed run must share with the run that wrote the checkpoint; the others (steps,
 # evaluation, logging, learning rates) may change on resume, and a change is reported.
 FIXED_ON_RESUME = ("data", "model", "recursion", "act", "loss")
-# Fields of those blocks that choose how the same math is computed (kernels, rematerialisation,
-# padding of a row-sharded table), so a run may resume under another setting.
+# Fields of those blocks that only choose how the same math is computed (kernels, batch slicing,
+# rematerialisation), so a run may resume under another setting.
 FREE_ON_RESUME = (
     "model.attention",
     "model.batch_chunks",
