@@ -6,10 +6,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rrm_jax import models
 from rrm_jax.convert import to_official
 from rrm_jax.train.step import make_segment_gradients
 
 GRAD_RTOL, GRAD_ATOL_OF_MAX = 1e-4, 5e-5
+
+
+def assert_round_trip(params, config, sd) -> None:
+    """`params` (converted from the official state dict `sd`) has the tree, shapes and dtypes
+    model.init makes, and converts back to `sd` exactly."""
+    shapes = jax.eval_shape(models.build(config).init, jax.random.PRNGKey(0), None)
+    assert jax.tree.structure(params) == jax.tree.structure(shapes)
+    for ours, want in zip(jax.tree.leaves(params), jax.tree.leaves(shapes), strict=True):
+        assert (ours.shape, ours.dtype) == (want.shape, want.dtype)
+    back = to_official(params, config)
+    assert set(back) == set(sd)
+    for k, v in sd.items():
+        assert back[k].dtype == v.dtype, k
+        np.testing.assert_array_equal(back[k], v, err_msg=k)
 
 
 def training_segment(model, config, params, carry, batch):

@@ -174,16 +174,7 @@ def test_loss_and_gradients_match_the_official_training_step(name):
 def test_round_trip_is_exact(name):
     _, config, sd, _ = _fixture(name)
     params = from_official(sd, config)
-    # The same tree, shapes and dtypes as model.init makes.
-    shapes = jax.eval_shape(models.build(config).init, jax.random.PRNGKey(0), None)
-    assert jax.tree.structure(params) == jax.tree.structure(shapes)
-    for ours, want in zip(jax.tree.leaves(params), jax.tree.leaves(shapes), strict=True):
-        assert (ours.shape, ours.dtype) == (want.shape, want.dtype)
-    back = to_official(params, config)
-    assert set(back) == set(sd)
-    for k, v in sd.items():
-        assert back[k].dtype == v.dtype, k
-        np.testing.assert_array_equal(back[k], v, err_msg=k)
+    parity.assert_round_trip(params, config, sd)
 
 
 def test_wrapper_prefixes_and_non_persistent_buffers_are_accepted():
