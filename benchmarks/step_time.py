@@ -255,8 +255,12 @@ def main():
         choices=["", "auto", "explicit", "recompute", "xla", "cudnn"],
         help="model.attention (default: the row's, auto)",
     )
-    p.add_argument("--microbatches", type=int, default=1,
-                   help="train.microbatches: gradient accumulation over N slices (memory / N)")
+    p.add_argument(
+        "--microbatches",
+        type=int,
+        default=1,
+        help="train.microbatches: gradient accumulation over N slices (memory / N)",
+    )
     p.add_argument("--peak_tflops", type=float, default=0.0, help="device peak (0: see above)")
     args = p.parse_args()
 

@@ -20,6 +20,7 @@ DATA_SOURCES = ("official", "sudoku", "tfds")
 AUGMENTATIONS = ("none", "sudoku", "dihedral")
 TFDS_NAMES = ("sudoku_extreme", "maze_hard", "sudoku_generated", "arc_agi")
 HALT_RULES = ("q_halt", "q_halt_vs_continue")
+SELECTIONS = ("best_q", "mode", "pass")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -150,6 +151,31 @@ def base_config() -> ml_collections.ConfigDict:
         plot=True,  # exact accuracy against supervision segments, written to the workdir
     )
 
+    c.ptrm = dict(
+        # PTRM (arXiv 2605.19943), test-time only on the trained model (`models/ptrm.py`):
+        # before every supervision step add sigma * N(0, I) to `target`; run `rollouts` (K)
+        # rollouts of `steps` (D) supervision steps each and select one (`eval/selection.py`).
+        sigma=0.0,  # 0: off, the deterministic model
+        target="z",  # "z": the reasoning latent (the paper's Algorithm 1); "y": the answer state
+        positions="all",  # "all" (the puzzle prefix too) or "content"
+        rollouts=1,  # K
+        steps=0,  # D (0: act.max_steps)
+        # The headline rule: "best_q" (argmax of the halt logit), "mode" (most frequent
+        # answer) or "pass" (oracle: any rollout right). All three are always reported.
+        selection="best_q",
+        rollout_chunk=0,  # rollouts run at once, bounding memory (0: all K; must divide K)
+        batch_size=0,  # puzzles per rollout batch (0: eval.batch_size); rows = this x chunk
+        seed=0,  # the noise key
+    )
+
+    c.scaling = dict(
+        # The test-time scaling harness (`eval/scaling.py`): accuracy over the grid of widths
+        # (rollouts) x depths (supervision steps); () derives powers of two up to ptrm.rollouts
+        # and ptrm.steps.
+        widths=(),
+        depths=(),
+    )
+
     c.mesh = dict(
         data=-1,  # devices on the data axis; -1: all devices
         # The puzzle-embedding table: "replicated" on every device, "rows" split by rows over
@@ -276,6 +302,25 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
 
     _one_of(config.loss.type, LOSSES, "loss.type")
 
+    p = config.ptrm
+    _one_of(p.target, ("z", "y"), "ptrm.target")
+    _one_of(p.positions, ("all", "content"), "ptrm.positions")
+    _one_of(p.selection, SELECTIONS, "ptrm.selection")
+    if p.sigma < 0:
+        raise ConfigError("ptrm.sigma must be >= 0")
+    if p.rollouts < 1 or p.steps < 0 or p.rollout_chunk < 0 or p.batch_size < 0:
+        raise ConfigError(
+            "ptrm.rollouts must be >= 1; ptrm.steps, rollout_chunk and batch_size >= 0"
+        )
+    if p.rollout_chunk and p.rollouts % p.rollout_chunk:
+        raise ConfigError(
+            f"ptrm.rollout_chunk={p.rollout_chunk} does not divide ptrm.rollouts={p.rollouts}"
+        )
+    for name in ("widths", "depths"):
+        values = tuple(config.scaling[name])
+        if any(int(v) < 1 for v in values) or len(set(values)) != len(values):
+            raise ConfigError(f"scaling.{name} must be distinct integers >= 1, got {values}")
+
     if o.lr <= 0 or o.puzzle_emb_lr < 0 or o.warmup_steps < 0:
         raise ConfigError("optim.lr must be > 0, optim.puzzle_emb_lr and warmup_steps >= 0")
     if not 0.0 <= o.lr_min_ratio <= 1.0:
@@ -316,6 +361,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     for name, size in (
         ("train.global_batch_size", t.global_batch_size),
         ("eval.batch_size", eval_batch),
+        ("ptrm.batch_size", p.batch_size or eval_batch),
     ):
         if size % devices:
             raise ConfigError(f"{name}={size} is not divisible by the {devices} data devices")

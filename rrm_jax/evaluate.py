@@ -1,13 +1,18 @@
-"""Evaluate given params (e.g. a converted official checkpoint) on an experiment's test split.
+"""Evaluate trained params on an experiment's test split: a converted official checkpoint
+(`--params`) or the newest checkpoint of a training workdir (`--checkpoint`).
 
     python -m rrm_jax.convert --config=experiments/hrm.py:sudoku_extreme \
         --checkpoint=checkpoint.pt --out=hrm_sudoku.npz
     python -m rrm_jax.evaluate --config=experiments/hrm.py:sudoku_extreme \
         --config.data.path=data/sudoku-extreme-full --params=hrm_sudoku.npz --workdir=runs/eval
+    python -m rrm_jax.evaluate --config=experiments/ptrm.py:tiny --checkpoint=runs/demo \
+        --workdir=runs/demo_ptrm --scaling
 
 Runs every test example through all `act.max_steps` segments (as the reference evaluates), prints
 the results table and writes `results.json` and `segments.png` to the workdir. The params file
-holds the dense weights, the puzzle-embedding table and the fixed initial states.
+holds the dense weights, the puzzle-embedding table and the fixed initial states. With
+`ptrm.sigma` > 0 (experiments/ptrm.py) it also runs PTRM's K rollouts ("ptrm/..." metrics), and
+with `--scaling` the depth x width grid of `rrm_jax.eval.scaling` (scaling.md/.csv/.json/.png).
 """
 
 from __future__ import annotations
@@ -24,23 +29,55 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True,
 )
 _PARAMS = flags.DEFINE_string("params", None, "Params file written by `python -m rrm_jax.convert`.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "A training workdir: evaluate its newest checkpoint (EMA if eval.use_ema)."
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where results.json and segments.png go.")
-flags.mark_flags_as_required(["config", "params", "workdir"])
+_SCALING = flags.DEFINE_bool(
+    "scaling", False, "Also sweep test-time depth x width (needs ptrm.sigma > 0)."
+)
+flags.mark_flags_as_required(["config", "workdir"])
 
 
-def evaluate_params(config, params: dict, workdir: str) -> dict:
+def checkpoint_params(workdir: str, use_ema: bool) -> dict:
+    """Eval params of the newest checkpoint in a training workdir (whatever mesh wrote it)."""
+    from rrm_jax.train import checkpoint as ckpt_lib
+
+    checkpointer = ckpt_lib.Checkpointer(workdir, keep=1)
+    try:
+        step = checkpointer.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint under {workdir}")
+        state, _, _ = checkpointer.read(step)
+    finally:
+        checkpointer.close()
+    params = dict(state["params"])
+    if use_ema:
+        if state.get("ema") is None:
+            raise ValueError(f"{workdir} was trained without an EMA; set eval.use_ema=False")
+        params["dense"] = state["ema"]
+    return params
+
+
+def evaluate_params(config, params: dict, workdir: str, *, scaling: bool = False) -> dict:
     """Evaluates `params` under `config` on its test split; returns the summary."""
     import jax
 
     from rrm_jax import models, parallel
     from rrm_jax.config import validate
     from rrm_jax.eval import evaluate as eval_lib
+    from rrm_jax.eval import scaling as scaling_lib
     from rrm_jax.train import loop
 
     validate(config, num_devices=jax.device_count())
     data, config = loop.init_data(config)
     model = models.build(config)
     expected = jax.eval_shape(model.init, jax.random.PRNGKey(0), {})
+    rows = expected["puzzle_emb"].shape[0]
+    if "puzzle_emb" in params and params["puzzle_emb"].shape[0] > rows:
+        # A run whose table was split by rows pads it (parallel.padded_rows); the padding rows
+        # are never read.
+        params = {**params, "puzzle_emb": params["puzzle_emb"][:rows]}
     got = jax.tree.map(lambda a: (a.shape, str(a.dtype)), params)
     want = jax.tree.map(lambda a: (a.shape, str(a.dtype)), expected)
     if jax.tree.structure(got) != jax.tree.structure(want) or got != want:
@@ -60,9 +97,22 @@ def evaluate_params(config, params: dict, workdir: str) -> dict:
     )
     if collect:
         summary.update(eval_lib.task_metrics(data, rows))
+    batches = lambda: loop.eval_batches_for(data.test, config, config.ptrm.batch_size)
+    to_global = lambda b: parallel.global_batch(b, mesh)
+    if config.ptrm.sigma > 0:
+        summary.update(scaling_lib.ptrm_metrics(config, model, params, data, batches(), to_global))
+    elif scaling:
+        raise ValueError("--scaling needs a stochastic model: set ptrm.sigma > 0")
     os.makedirs(workdir, exist_ok=True)
     if jax.process_index() == 0:
         eval_lib.report(summary, config, workdir)
+    if scaling:
+        records = scaling_lib.run_grid(config, model, params, batches, to_global)
+        if jax.process_index() == 0:
+            paths = scaling_lib.write(records, workdir, config.paper.row or config.model.name)
+            with open(paths["md"]) as f:
+                print(f.read(), flush=True)
+            print(f"scaling: {paths['png']}", flush=True)
     return summary
 
 
@@ -71,9 +121,16 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
-    from rrm_jax.convert import load_params
+    if (_PARAMS.value is None) == (_CHECKPOINT.value is None):
+        raise app.UsageError("give exactly one of --params and --checkpoint")
+    config = _CONFIG.value
+    if _PARAMS.value is not None:
+        from rrm_jax.convert import load_params
 
-    evaluate_params(_CONFIG.value, load_params(_PARAMS.value), _WORKDIR.value)
+        params = load_params(_PARAMS.value)
+    else:
+        params = checkpoint_params(_CHECKPOINT.value, config.eval.use_ema)
+    evaluate_params(config, params, _WORKDIR.value, scaling=_SCALING.value)
 
 
 if __name__ == "__main__":

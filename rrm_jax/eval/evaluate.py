@@ -91,9 +91,22 @@ def evaluate(
       predictions holds the valid rows' "inputs", "labels", "puzzle_identifiers", "preds"
       (final argmax tokens) and "q_halt" as host arrays (for voting evaluators); else None.
     """
+    total, predictions = run_batches(
+        lambda batch: eval_step(params, batch), batches, to_global, collect=collect
+    )
+    summary = metrics_lib.reduce(total, examples=float(total["count"]))
+    return summary, predictions
+
+
+def run_batches(
+    step: Callable, batches: Iterable[dict], to_global: Callable, *, collect: bool = False
+) -> tuple[dict, dict | None]:
+    """Runs `step(global_batch) -> (sums, rows)` over host batches: the summed metrics and,
+    with `collect`, the valid rows' "inputs", "labels", "puzzle_identifiers" and `rows` as
+    host arrays (else None)."""
     total, kept = None, []
     for batch in batches:
-        sums, rows = eval_step(params, to_global(batch))
+        sums, rows = step(to_global(batch))
         total = metrics_lib.accumulate(total, jax.device_get(sums))
         if collect:
             rows = _to_host(rows)
@@ -104,16 +117,15 @@ def evaluate(
                         k: np.asarray(batch[k])[valid]
                         for k in ("inputs", "labels", "puzzle_identifiers")
                     },
-                    **{k: v[valid] for k, v in rows.items()},
+                    **{k: np.asarray(v)[valid] for k, v in rows.items()},
                 }
             )
     if total is None:
         raise ValueError("the evaluation split produced no batches")
-    summary = metrics_lib.reduce(total, examples=float(total["count"]))
     predictions = None
     if collect:
         predictions = {k: np.concatenate([p[k] for p in kept]) for k in kept[0]}
-    return summary, predictions
+    return total, predictions
 
 
 def _to_host(rows: dict) -> dict:
@@ -140,9 +152,17 @@ def results_table(summary: dict, paper=None) -> str:
         ("segments ACT would use (mean)", f"{summary['halt_steps']:.2f}"),
         ("exact accuracy at ACT halt", f"{100 * summary['exact_at_halt']:.2f}%"),
     ]
-    for key in sorted(k for k in summary if "/" in k):  # the benchmark's own metrics
+    for key in sorted(k for k in summary if "/" in k and not k.startswith("ptrm/")):
         if key.startswith("maze/") or key.endswith(("/pass@1", "/pass@2")):  # rest: results.json
             rows.append((key, f"{100 * summary[key]:.2f}%"))
+    if "ptrm/best_q" in summary:  # PTRM's rollouts (eval/scaling.py:ptrm_metrics)
+        rows.append(("PTRM best-Q@K", f"{100 * summary['ptrm/best_q']:.2f}%"))
+        rows.append(("PTRM mode@K", f"{100 * summary['ptrm/mode']:.2f}%"))
+        rows.append(("PTRM pass@K (oracle)", f"{100 * summary['ptrm/pass']:.2f}%"))
+        rows.append(("PTRM one noisy rollout", f"{100 * summary['ptrm/rollout_mean']:.2f}%"))
+        for key in sorted(k for k in summary if k.count("/") >= 2 and k.startswith("ptrm/")):
+            if "/maze/" in key or key.endswith(("/pass@1", "/pass@2")):
+                rows.append((key, f"{100 * summary[key]:.2f}%"))
     if paper is not None and paper.reported >= 0:
         rows.append((f"paper ({paper.metric})", f"{paper.reported:.1f}%"))
     width = max(len(k) for k, _ in rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rrm_jax.models import hrm, trm
+from rrm_jax.models import hrm, ptrm, trm
 from rrm_jax.models.base import Model, Outputs, count_params
 
 _BUILDERS = {"trm": trm.build, "hrm": hrm.build}
@@ -10,11 +10,15 @@ NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 
 def build(config) -> Model:
-    """Builds `config.model.name` from an experiment config (blocks `model`, `recursion`)."""
+    """Builds `config.model.name` from an experiment config (blocks `model`, `recursion`), with
+    PTRM's test-time noise (`models/ptrm.py`) when `ptrm.sigma` > 0."""
     name = config.model.name
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; expected one of {NAMES}")
-    return _BUILDERS[name](config)
+    model = _BUILDERS[name](config)
+    if "ptrm" in config and config.ptrm.sigma > 0:
+        model = ptrm.wrap(model, config.ptrm)
+    return model
 
 
 __all__ = ["Model", "Outputs", "build", "count_params", "NAMES"]

@@ -14,7 +14,10 @@ A model is a NamedTuple of pure functions over pytrees (no module objects escape
   "const":      fixed, untrained tensors such as the initial latents.
 `batch` is a dict with "inputs" [B, L] int32, "puzzle_identifiers" [B] int32 and, in training,
 "labels" [B, L] (-100 = ignored), which models that condition on the target (GRAM's posterior)
-read there. `rng` is the per-step key for stochastic models (PTRM's noise, GRAM's sampling).
+read there. `rng` is the per-step key for stochastic models (PTRM's noise, GRAM's sampling):
+one key for the whole batch, or one key per row (shape [B], or [B, 2] for raw uint32 keys) so a
+row's draw does not depend on the other rows (how `eval/rollouts.py` folds K rollouts into the
+batch). Deterministic models ignore it.
 The carry returned by `apply` carries no gradient (segments are detached, as in the reference).
 """
 
@@ -42,6 +45,13 @@ class Model(NamedTuple):
     apply: Callable[..., tuple[Any, Outputs]]
     seq_len: int  # tokens per example, without the puzzle prefix
     prefix_len: int  # puzzle-embedding prefix positions
+    # Carry keys of the answer state (TRM y, HRM z_H) and of the reasoning latent (TRM z, HRM
+    # z_L); "" for models without that split.
+    answer: str = ""
+    latent: str = ""
+    # Whether `apply(..., rng=key)` draws from a distribution at test time (PTRM's noise,
+    # GRAM's prior): only such models have a width axis in `eval/scaling.py`.
+    stochastic: bool = False
 
 
 def count_params(tree) -> int:

@@ -142,4 +142,4 @@ def build(config, *, answer: str, latent: str, separate: bool, answer_layers: in
         logits, q_halt, q_continue = heads.apply({"params": dense["heads"]}, carry[answer])
         return jax.lax.stop_gradient(carry), Outputs(logits, q_halt, q_continue)
 
-    return Model(init, initial_carry, reset_carry, apply, m.seq_len, prefix)
+    return Model(init, initial_carry, reset_carry, apply, m.seq_len, prefix, answer, latent)

@@ -23,6 +23,7 @@ from rrm_jax.data.pipeline import train_iterator
 from rrm_jax.data.sampler import TrainSampler, eval_batches
 from rrm_jax.data.sampler import total_steps as official_total_steps
 from rrm_jax.eval import evaluate as eval_lib
+from rrm_jax.eval import scaling as scaling_lib
 from rrm_jax.train import checkpoint as ckpt_lib
 from rrm_jax.train import metrics as metrics_lib
 from rrm_jax.train import state as state_lib
@@ -275,6 +276,18 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         return {"step": step, **last_train}
     if summary is None:  # resumed at the end: evaluate what is there
         summary = evaluate(step)
+    if config.ptrm.sigma > 0 and step == total:  # PTRM's K rollouts, once, on the final weights
+        summary.update(
+            scaling_lib.ptrm_metrics(
+                config,
+                model,
+                state_lib.eval_params(state, config.eval.use_ema),
+                data,
+                eval_batches_for(data.test, config, config.ptrm.batch_size),
+                lambda b: parallel.global_batch(b, mesh),
+            )
+        )
+        writer.write(step, "eval", {k: v for k, v in summary.items() if k.startswith("ptrm/")})
     checkpointer.close()
     writer.close()
     summary["step"] = step
@@ -289,10 +302,11 @@ def _absorb(window, window_steps, step, sums):
     return metrics_lib.accumulate(window, sums), window_steps + 1
 
 
-def eval_batches_for(test, config):
-    """This process's evaluation batches of `test` (at most `eval.max_examples`, in batches)."""
+def eval_batches_for(test, config, batch_size: int = 0):
+    """This process's evaluation batches of `test` (at most `eval.max_examples`, in batches of
+    `batch_size`, default `eval.batch_size`)."""
     e = config.eval
-    size = e.batch_size or config.train.global_batch_size
+    size = batch_size or e.batch_size or config.train.global_batch_size
     batches = eval_batches(
         test, size, process_index=jax.process_index(), process_count=jax.process_count()
     )

@@ -1,0 +1,354 @@
+"""Test-time scaling: accuracy over depth (supervision steps D) x width (rollouts K).
+
+Depth and width are the two axes of test-time compute of a recursive model (the survey's
+Observation 3): run one rollout for more supervision steps, or more rollouts and select among
+them. This harness measures both on the same puzzles, at matched compute, for any model whose
+`apply` takes a noise or sampling key (`model.stochastic`: TRM/HRM with PTRM's noise now).
+
+- Compute is counted as forward block applications per puzzle: K * D * blocks per segment,
+  where a segment is T cycles of n latent updates and one answer update
+  (T * (n * L_layers + H_layers); TRM's base row 3 * (6 * 2 + 2) = 42).
+- One run of K_max rollouts x D_max steps gives the whole grid: a rollout's noise is a function
+  of (key, step, rollout, row) alone (`rollouts.py`), so the first K rollouts after D steps are
+  exactly the (K, D) experiment.
+- Rules per cell: best-Q@K, mode@K (`selection.py`), pass@K (oracle) and the mean accuracy of a
+  single noisy rollout; plus the deterministic model (no noise) at every depth, the depth-only
+  allocation.
+- Outputs (`write`): scaling.md (the table, and the compute-matched comparison: at each budget,
+  the deterministic model at depth K*D against K noisy rollouts of depth D), scaling.csv,
+  scaling.json and scaling.png (accuracy against compute, one line per allocation).
+
+Accuracy here is the exact accuracy per test row (for ARC, per augmented test example; the
+ARC vote over augmentations is PTRM's evaluation, `ptrm_metrics`).
+
+    python -m rrm_jax.eval.scaling --config=experiments/ptrm.py:tiny \
+        --checkpoint=runs/demo --workdir=runs/demo_scaling
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rrm_jax import losses
+from rrm_jax.eval import rollouts as rollouts_lib
+from rrm_jax.eval import selection
+
+CELL_METRICS = ("best_q", "mode", "pass", "rollout_mean")
+
+
+def blocks_per_segment(config) -> int:
+    """Forward block applications of one supervision segment: T * (n * L_layers + H_layers)."""
+    m, r = config.model, config.recursion
+    return r.cycles * (r.latent_steps * m.num_layers + (m.h_layers or m.num_layers))
+
+
+def powers_of_two(limit: int) -> tuple[int, ...]:
+    """1, 2, 4, ... up to `limit`, with `limit` itself last."""
+    out, v = [], 1
+    while v < limit:
+        out.append(v)
+        v *= 2
+    return (*out, limit)
+
+
+def grid_axes(config) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(widths, depths) of the sweep: `scaling.*`, or powers of two up to ptrm.rollouts/steps."""
+    p = config.ptrm
+    steps = p.steps or config.act.max_steps
+    widths = tuple(sorted(int(w) for w in config.scaling.widths)) or powers_of_two(p.rollouts)
+    depths = tuple(sorted(int(d) for d in config.scaling.depths)) or powers_of_two(steps)
+    return widths, depths
+
+
+def make_grid_step(
+    model,
+    *,
+    widths: Sequence[int],
+    depths: Sequence[int],
+    chunk: int = 0,
+    noise: bool = True,
+    keep_rows: bool = False,
+) -> Callable:
+    """Builds `step(params, batch, key) -> (sums, rows)` for one batch.
+
+    `sums` holds "count" (valid rows with labels) and, for each of CELL_METRICS, an array
+    [len(depths), len(widths)] of summed correctness. With `keep_rows`, `rows` holds for each
+    rule of `selection.RULES` the selected answer "preds/{rule}" [B, L] and halt logit
+    "q_halt/{rule}" [B] at the largest width and depth (for the task's own evaluator), and the
+    rows' "exact/{rule}"; else it is empty.
+    """
+    widths, depths = tuple(sorted(widths)), tuple(sorted(depths))
+    run = rollouts_lib.make_rollouts(
+        model,
+        rollouts=widths[-1],
+        steps=depths[-1],
+        record=depths,
+        chunk=chunk,
+        noise=noise,
+    )
+
+    def step(params: dict, batch: dict, key: jax.Array):
+        out = run(params, batch, key)
+        preds, q = out["preds"], out["q_halt"]  # [R, B, K, L], [R, B, K]
+        labels = batch["labels"]
+        counts = (labels != losses.IGNORE_LABEL).sum(-1)
+        w = (batch["valid"] & (counts > 0)).astype(jnp.float32)
+        exact = selection.exact(preds, labels[None])  # [R, B, K]
+        cells = {name: [] for name in CELL_METRICS}
+        for width in widths:
+            p, qq, ex = preds[:, :, :width], q[:, :, :width], exact[:, :, :width]
+            for rule in selection.RULES:
+                chosen = selection.pick(ex, selection.select(rule, p, qq))
+                cells[rule].append((chosen * w).sum(-1))
+            cells["pass"].append((selection.passed(ex) * w).sum(-1))
+            cells["rollout_mean"].append((ex.mean(-1) * w).sum(-1))
+        sums = {"count": w.sum(), **{k: jnp.stack(v, axis=-1) for k, v in cells.items()}}
+        rows = {}
+        if keep_rows:
+            p, qq, ex = preds[-1], q[-1], exact[-1]
+            for rule in selection.RULES:
+                index = selection.select(rule, p, qq)
+                rows[f"preds/{rule}"] = selection.pick(p, index).astype(jnp.int32)
+                rows[f"q_halt/{rule}"] = selection.pick(qq, index)
+                rows[f"exact/{rule}"] = selection.pick(ex, index)
+        return sums, rows
+
+    step.widths, step.depths = widths, depths
+    return step
+
+
+def sweep(
+    step: Callable,
+    params: dict,
+    batches: Iterable[dict],
+    to_global: Callable,
+    key: jax.Array,
+    *,
+    collect: bool = False,
+) -> tuple[dict, dict | None]:
+    """Runs a grid step over host batches (batch i uses `fold_in(key, i)`); returns the means
+    ({"count", metric: [depths, widths]}) and, with `collect`, the valid rows' inputs, labels,
+    identifiers and selected outputs as host arrays."""
+    from rrm_jax.eval.evaluate import run_batches
+
+    batch_keys = (jax.random.fold_in(key, i) for i in itertools.count())
+    total, rows = run_batches(
+        lambda batch: step(params, batch, next(batch_keys)), batches, to_global, collect=collect
+    )
+    count = max(float(total["count"]), 1.0)
+    means = {"count": float(total["count"])}
+    means.update({k: np.asarray(total[k]) / count for k in CELL_METRICS})
+    return means, rows
+
+
+def table_rows(
+    config, noisy: dict, deterministic: dict, widths, depths, det_depths=None
+) -> list[dict]:
+    """One record per cell: allocation, K, D, compute and accuracies (fractions). The
+    deterministic line is at `det_depths` (default `depths`)."""
+    per_segment = blocks_per_segment(config)
+    out = []
+    for i, d in enumerate(det_depths or depths):
+        det = float(deterministic["best_q"][i, 0])
+        out.append(
+            dict(
+                allocation="depth (deterministic)",
+                K=1,
+                D=d,
+                compute=d * per_segment,
+                best_q=det,
+                mode=det,
+                **{"pass": det},
+                rollout_mean=det,
+            )
+        )
+    for i, d in enumerate(depths):
+        for j, k in enumerate(widths):
+            out.append(
+                dict(
+                    allocation="width x depth (noise)",
+                    K=k,
+                    D=d,
+                    compute=k * d * per_segment,
+                    **{m: float(noisy[m][i, j]) for m in CELL_METRICS},
+                )
+            )
+    return out
+
+
+def matched(records: list[dict]) -> list[dict]:
+    """Compute-matched pairs: for each budget reached by the deterministic model, the best
+    noisy cell with K > 1 at that same compute (by best-Q; every rule's accuracy kept)."""
+    det = {r["compute"]: r for r in records if r["allocation"].startswith("depth")}
+    out = []
+    for c, d in sorted(det.items()):
+        wide = [
+            r
+            for r in records
+            if r["allocation"].startswith("width") and r["K"] > 1 and r["compute"] == c
+        ]
+        if wide:
+            best = max(wide, key=lambda r: (r["best_q"], r["mode"]))
+            out.append({"compute": c, "depth": d, "width": best})
+    return out
+
+
+def markdown(records: list[dict], title: str = "") -> str:
+    """The grid and the compute-matched comparison as Markdown."""
+    pct = lambda v: f"{100 * v:.2f}"
+    lines = [f"## {title}" if title else "## Test-time scaling", ""]
+    lines += [
+        "| allocation | K | D | compute (blocks/puzzle) | best-Q | mode | pass@K (oracle) | "
+        "one rollout (mean) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in records:
+        lines.append(
+            f"| {r['allocation']} | {r['K']} | {r['D']} | {r['compute']:,} | {pct(r['best_q'])} "
+            f"| {pct(r['mode'])} | {pct(r['pass'])} | {pct(r['rollout_mean'])} |"
+        )
+    pairs = matched(records)
+    if pairs:
+        lines += [
+            "",
+            "Compute-matched: the deterministic model at depth K*D against K noisy rollouts of "
+            "depth D (the best such K > 1 by best-Q).",
+            "",
+            "| compute | depth only: D, exact | width: K x D | best-Q | mode | pass@K |",
+            "|---:|---|---|---:|---:|---:|",
+        ]
+        for p in pairs:
+            d, w = p["depth"], p["width"]
+            lines.append(
+                f"| {p['compute']:,} | D={d['D']}, {pct(d['best_q'])} | {w['K']} x {w['D']} | "
+                f"{pct(w['best_q'])} | {pct(w['mode'])} | {pct(w['pass'])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(records: list[dict], path: str, title: str = "") -> None:
+    """Accuracy against compute: the depth-only line, and one line per depth over widths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    det = [r for r in records if r["allocation"].startswith("depth")]
+    noisy = [r for r in records if r["allocation"].startswith("width")]
+    for ax, rule, name in ((axes[0], "best_q", "best-Q@K"), (axes[1], "mode", "mode@K")):
+        ax.plot(
+            [r["compute"] for r in det],
+            [100 * r["best_q"] for r in det],
+            "k-o",
+            label="depth only (deterministic, K=1)",
+        )
+        for d in sorted({r["D"] for r in noisy}):
+            line = sorted((r for r in noisy if r["D"] == d), key=lambda r: r["K"])
+            if len(line) > 1:
+                ax.plot(
+                    [r["compute"] for r in line],
+                    [100 * r[rule] for r in line],
+                    marker=".",
+                    alpha=0.8,
+                    label=f"width at D={d}",
+                )
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("compute (forward block applications per puzzle)")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("exact accuracy (%)")
+    axes[1].legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(records: list[dict], workdir: str, title: str = "") -> dict[str, str]:
+    """Writes scaling.md, scaling.csv, scaling.json and scaling.png; returns their paths."""
+    os.makedirs(workdir, exist_ok=True)
+    paths = {ext: os.path.join(workdir, f"scaling.{ext}") for ext in ("md", "csv", "json", "png")}
+    with open(paths["md"], "w") as f:
+        f.write(markdown(records, title))
+    with open(paths["csv"], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    with open(paths["json"], "w") as f:
+        json.dump({"records": records, "compute_matched": matched(records)}, f, indent=2)
+    plot(records, paths["png"], title)
+    return paths
+
+
+def run_grid(config, model, params, batches_fn: Callable, to_global: Callable) -> list[dict]:
+    """The noisy K x D grid and the deterministic depth line on the same test rows."""
+    widths, depths = grid_axes(config)
+    key = jax.random.PRNGKey(config.ptrm.seed)
+    noisy_step = jax.jit(
+        make_grid_step(
+            model, widths=widths, depths=depths, chunk=_chunk(config, widths[-1]), noise=True
+        )
+    )
+    # The depth-only line goes as deep as the widest cell's compute, so that every budget of
+    # the grid has a deterministic cell to be matched against (depths beyond the trained
+    # number of segments included: how far depth alone carries is part of the answer).
+    det_depths = tuple(sorted(set(depths) | set(powers_of_two(widths[-1] * depths[-1]))))
+    det_step = jax.jit(make_grid_step(model, widths=(1,), depths=det_depths, noise=False))
+    noisy, _ = sweep(noisy_step, params, batches_fn(), to_global, key)
+    deterministic, _ = sweep(det_step, params, batches_fn(), to_global, key)
+    return table_rows(config, noisy, deterministic, widths, depths, det_depths)
+
+
+def _chunk(config, rollouts: int) -> int:
+    """ptrm.rollout_chunk when it divides `rollouts`, else all at once."""
+    c = config.ptrm.rollout_chunk
+    return c if c and rollouts % c == 0 else 0
+
+
+def ptrm_metrics(config, model, params, data, batches: Iterable[dict], to_global) -> dict:
+    """PTRM's evaluation at (ptrm.rollouts, ptrm.steps): "ptrm/{best_q,mode,pass,rollout_mean}"
+    exact accuracies, "ptrm/selected" (the config's headline rule), and the task's own metrics
+    on each rule's selected rows ("ptrm/best_q/maze/lenient", "ptrm/best_q/ARC/trm/pass@2", ...:
+    for ARC, best-Q within each augmented variant, then the usual vote across variants)."""
+    from rrm_jax.eval import evaluate as eval_lib
+
+    p = config.ptrm
+    steps = p.steps or config.act.max_steps
+    collect = eval_lib.needs_predictions(data)
+    step = jax.jit(
+        make_grid_step(
+            model,
+            widths=(p.rollouts,),
+            depths=(steps,),
+            chunk=p.rollout_chunk,
+            noise=True,
+            keep_rows=collect,
+        )
+    )
+    means, rows = sweep(
+        step, params, batches, to_global, jax.random.PRNGKey(p.seed), collect=collect
+    )
+    out = {f"ptrm/{k}": float(means[k][0, 0]) for k in CELL_METRICS}
+    out["ptrm/selected"] = out[f"ptrm/{p.selection}"]
+    if collect:
+        for rule in selection.RULES:
+            selected = {
+                "inputs": rows["inputs"],
+                "labels": rows["labels"],
+                "puzzle_identifiers": rows["puzzle_identifiers"],
+                "preds": rows[f"preds/{rule}"],
+                "q_halt": rows[f"q_halt/{rule}"],
+            }
+            for k, v in eval_lib.task_metrics(data, selected).items():
+                out[f"ptrm/{rule}/{k}"] = v
+    return out
