@@ -95,18 +95,35 @@ def shape_config(name: str):
     raise ValueError(f"unknown shape {name!r}; expected one of {GROUPS['all']} or {list(GROUPS)}")
 
 
-def step_gflop(c) -> float:
-    """Analytic GFLOP of one train step (matmuls only, 2 FLOP per multiply-add; see step_time)."""
-    m, r = c.model, c.recursion
-    b, d, v = c.train.global_batch_size, m.hidden_size, m.vocab_size
+def _layer_and_head_flop(c, b: int) -> tuple[float, float]:
+    """FLOP of one layer application and of the LM head's forward, at batch b."""
+    m = c.model
+    d, v = m.hidden_size, m.vocab_size
     s = m.seq_len + prefix_length(m.puzzle_emb_ndim, d, m.puzzle_emb_len)
-    n_l = m.num_layers
-    n_h = (m.h_layers or m.num_layers) if (m.name == "hrm" or m.separate_nets) else m.num_layers
     inter = swiglu_width(d, m.expansion)
     if m.mixer == "mlp":
         layer = 2 * b * s * 3 * d * inter + 2 * b * d * 3 * s * swiglu_width(s, m.expansion)
     else:
         layer = 2 * b * s * (4 * d * d + 3 * d * inter) + 4 * b * s * s * d
+    return layer, 2 * b * s * d * v
+
+
+def segment_forward_gflop(c, rows: int) -> float:
+    """Analytic GFLOP of one supervision segment's forward pass over `rows` rows (test time:
+    the T*(n*L + H) layer applications and the LM head; no Q-learning extra pass)."""
+    m, r = c.model, c.recursion
+    n_l = m.num_layers
+    n_h = (m.h_layers or m.num_layers) if (m.name == "hrm" or m.separate_nets) else m.num_layers
+    layer, head = _layer_and_head_flop(c, rows)
+    return (r.cycles * (r.latent_steps * n_l + n_h) * layer + head) / 1e9
+
+
+def step_gflop(c) -> float:
+    """Analytic GFLOP of one train step (matmuls only, 2 FLOP per multiply-add; see step_time)."""
+    m, r = c.model, c.recursion
+    n_l = m.num_layers
+    n_h = (m.h_layers or m.num_layers) if (m.name == "hrm" or m.separate_nets) else m.num_layers
+    layer, head = _layer_and_head_flop(c, c.train.global_batch_size)
     forward = r.cycles * (r.latent_steps * n_l + n_h)
     if c.act.halt_rule == "q_halt_vs_continue":
         forward *= 2  # the Q target's extra forward pass
@@ -115,7 +132,7 @@ def step_gflop(c) -> float:
         "last_recursion": r.latent_steps * n_l + n_h,
         "one_step": n_l + n_h,
     }[r.gradient]
-    return ((forward + 2 * grad) * layer + 3 * 2 * b * s * d * v) / 1e9
+    return ((forward + 2 * grad) * layer + 3 * head) / 1e9
 
 
 # Dense peak TFLOP/s per chip: (substrings of jax's device_kind, bf16, fp32); None: no entry.

@@ -61,3 +61,29 @@ def test_step_time_prints_its_table():
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| tiny ")]
     assert len(rows) == 1 and "last_recursion" in rows[0], proc.stdout
+
+
+def test_rollouts_benchmark_prints_its_table():
+    cmd = [
+        sys.executable,
+        os.path.join(ROOT, "benchmarks", "rollouts.py"),
+        "--shapes=tiny",
+        "--rollouts=4",
+        "--depth=2",
+        "--project_depth=4",
+        "--chunks=0,2",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| tiny ")]
+    assert len(rows) == 2 and rows[0].endswith("|"), proc.stdout
+    assert "*" in rows[0]  # projected from 2 measured steps to 4
+
+
+def test_segment_forward_flop_count():
+    # Test time: the 42 forward layer applications of one segment and the LM head, no backward.
+    c = _shapes.shape_config("reference")
+    b, s, d, i, v = 10, 81 + 16, 128, 512, 11
+    layer = 2 * b * s * (4 * d * d + 3 * d * i) + 4 * b * s * s * d
+    want = (42 * layer + 2 * b * s * d * v) / 1e9
+    assert _shapes.segment_forward_gflop(c, b) == pytest.approx(want)

@@ -338,3 +338,16 @@ def test_table_compute_and_the_compute_matched_pairs(tmp_path):
     text = open(paths["md"]).read()
     assert "Compute-matched" in text and "| 2 x 2 |" in text
     assert open(paths["csv"]).read().count("\n") == len(records) + 1
+
+
+def test_hrm_takes_the_noise_on_z_l_and_runs_rollouts():
+    c = _config()
+    c.model.update(dict(name="hrm", num_layers=1, h_layers=1, puzzle_emb_len=0))
+    model = models.build(c)
+    assert model.stochastic and (model.answer, model.latent) == ("z_H", "z_L")
+    params = model.init(jax.random.PRNGKey(0), {})
+    run = jax.jit(rollouts_lib.make_rollouts(model, rollouts=3, steps=2))
+    out = run(params, _batch(), jax.random.PRNGKey(0))
+    assert out["preds"].shape == (1, B, 3, L)
+    again = run(params, _batch(), jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(out["q_halt"], again["q_halt"])
