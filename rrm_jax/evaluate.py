@@ -99,20 +99,23 @@ def evaluate_params(config, params: dict, workdir: str, *, scaling: bool = False
         summary.update(eval_lib.task_metrics(data, rows))
     batches = lambda: loop.eval_batches_for(data.test, config, config.ptrm.batch_size)
     to_global = lambda b: parallel.global_batch(b, mesh)
-    if config.ptrm.sigma > 0:
-        summary.update(scaling_lib.ptrm_metrics(config, model, params, data, batches(), to_global))
-    elif scaling:
+    if scaling and config.ptrm.sigma <= 0:
         raise ValueError("--scaling needs a stochastic model: set ptrm.sigma > 0")
+    records, ptrm = None, None
+    if scaling:  # its largest cell is PTRM's evaluation when the grid ends at (K, D)
+        records, ptrm = scaling_lib.run_grid(config, model, params, batches, to_global, data)
+    if config.ptrm.sigma > 0:
+        if ptrm is None:
+            ptrm = scaling_lib.ptrm_metrics(config, model, params, data, batches(), to_global)
+        summary.update(ptrm)
     os.makedirs(workdir, exist_ok=True)
     if jax.process_index() == 0:
         eval_lib.report(summary, config, workdir)
-    if scaling:
-        records = scaling_lib.run_grid(config, model, params, batches, to_global)
-        if jax.process_index() == 0:
-            paths = scaling_lib.write(records, workdir, config.paper.row or config.model.name)
-            with open(paths["md"]) as f:
-                print(f.read(), flush=True)
-            print(f"scaling: {paths['png']}", flush=True)
+    if records is not None and jax.process_index() == 0:
+        paths = scaling_lib.write(records, workdir, config.paper.row or config.model.name)
+        with open(paths["md"]) as f:
+            print(f.read(), flush=True)
+        print(f"scaling: {paths['png']}", flush=True)
     return summary
 
 

@@ -121,7 +121,7 @@ def test_evaluate_command_runs_ptrm_and_the_scaling_grid_on_a_workdir(tmp_path):
         "--config.ptrm.rollouts=4",
         "--config.ptrm.steps=2",
         "--config.scaling.widths=(1,4)",
-        "--config.scaling.depths=(1,2)",
+        "--config.scaling.depths=(1,2,3)",  # PTRM's own (K, D) = (4, 2) is inside the grid
         f"--checkpoint={tmp_path / 'train'}",
         f"--workdir={tmp_path / 'eval'}",
         "--scaling",
@@ -134,11 +134,19 @@ def test_evaluate_command_runs_ptrm_and_the_scaling_grid_on_a_workdir(tmp_path):
     assert results["count"] == 10 and 0 <= results["ptrm/best_q"] <= results["ptrm/pass"]
     with open(tmp_path / "eval" / "scaling.json") as f:
         records = json.load(f)["records"]
-    det = [r for r in records if r["allocation"].startswith("depth")]
-    wide = [r for r in records if r["allocation"].startswith("width")]
-    assert [r["D"] for r in det] == [1, 2, 4, 8]  # deep enough to match the widest cell
-    assert sorted((r["K"], r["D"]) for r in wide) == [(1, 1), (1, 2), (4, 1), (4, 2)]
-    # the grid's (K, D) = (4, 2) cell is the PTRM evaluation itself (same key, same draws)
+    det = [r for r in records if r["allocation"] == "depth"]
+    wide = [r for r in records if r["allocation"] != "depth"]
+    assert {r["allocation"] for r in wide} == {"depth+noise", "width", "mixed"}
+    assert [r["D"] for r in det] == [1, 2, 3, 4, 8, 12]  # as deep as the widest cell's compute
+    assert sorted((r["K"], r["D"]) for r in wide) == [
+        (1, 1),
+        (1, 2),
+        (1, 3),
+        (4, 1),
+        (4, 2),
+        (4, 3),
+    ]
+    # the grid's (K, D) = (4, 2) cell is the separate PTRM evaluation (same key, same draws)
     cell = next(r for r in wide if (r["K"], r["D"]) == (4, 2))
     assert cell["best_q"] == pytest.approx(results["ptrm/best_q"])
     assert np.isclose(det[1]["best_q"], results["exact_by_segment"][1])

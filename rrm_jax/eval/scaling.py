@@ -149,32 +149,42 @@ def sweep(
     return means, rows
 
 
+ALLOCATIONS = ("depth", "depth+noise", "width", "mixed")
+
+
+def allocation(k: int, d: int, noise: bool, min_depth: int) -> str:
+    """How a cell spends its compute: "depth" (the deterministic model, K=1), "depth+noise"
+    (one noisy rollout), "width" (K > 1 rollouts at the grid's smallest depth) or "mixed"."""
+    if not noise:
+        return "depth"
+    if k == 1:
+        return "depth+noise"
+    return "width" if d == min_depth else "mixed"
+
+
 def table_rows(
     config, noisy: dict, deterministic: dict, widths, depths, det_depths=None
 ) -> list[dict]:
     """One record per cell: allocation, K, D, compute and accuracies (fractions). The
-    deterministic line is at `det_depths` (default `depths`)."""
+    deterministic line is at `det_depths` (default `depths`); there every rule is its answer."""
     per_segment = blocks_per_segment(config)
     out = []
     for i, d in enumerate(det_depths or depths):
         det = float(deterministic["best_q"][i, 0])
         out.append(
             dict(
-                allocation="depth (deterministic)",
+                allocation="depth",
                 K=1,
                 D=d,
                 compute=d * per_segment,
-                best_q=det,
-                mode=det,
-                **{"pass": det},
-                rollout_mean=det,
+                **{m: det for m in CELL_METRICS},
             )
         )
     for i, d in enumerate(depths):
         for j, k in enumerate(widths):
             out.append(
                 dict(
-                    allocation="width x depth (noise)",
+                    allocation=allocation(k, d, True, depths[0]),
                     K=k,
                     D=d,
                     compute=k * d * per_segment,
@@ -184,17 +194,23 @@ def table_rows(
     return out
 
 
+def frontier(records: list[dict], rule: str) -> list[tuple[int, float]]:
+    """The best accuracy under `rule` reachable with at most each compute, over every cell
+    (deterministic and noisy; pass@K only over noisy cells and the deterministic ones)."""
+    best, out = -1.0, []
+    for c in sorted({r["compute"] for r in records}):
+        best = max([best] + [r[rule] for r in records if r["compute"] == c])
+        out.append((c, best))
+    return out
+
+
 def matched(records: list[dict]) -> list[dict]:
     """Compute-matched pairs: for each budget reached by the deterministic model, the best
     noisy cell with K > 1 at that same compute (by best-Q; every rule's accuracy kept)."""
-    det = {r["compute"]: r for r in records if r["allocation"].startswith("depth")}
+    det = {r["compute"]: r for r in records if r["allocation"] == "depth"}
     out = []
     for c, d in sorted(det.items()):
-        wide = [
-            r
-            for r in records
-            if r["allocation"].startswith("width") and r["K"] > 1 and r["compute"] == c
-        ]
+        wide = [r for r in records if r["K"] > 1 and r["compute"] == c]
         if wide:
             best = max(wide, key=lambda r: (r["best_q"], r["mode"]))
             out.append({"compute": c, "depth": d, "width": best})
@@ -235,38 +251,50 @@ def markdown(records: list[dict], title: str = "") -> str:
 
 
 def plot(records: list[dict], path: str, title: str = "") -> None:
-    """Accuracy against compute: the depth-only line, and one line per depth over widths."""
+    """Accuracy against compute, one panel per rule: the depth-only line (deterministic), the
+    width-only line (K rollouts at the smallest depth), one mixed line per larger depth, and
+    the frontier (the best cell at or below each compute)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    det = [r for r in records if r["allocation"].startswith("depth")]
-    noisy = [r for r in records if r["allocation"].startswith("width")]
-    for ax, rule, name in ((axes[0], "best_q", "best-Q@K"), (axes[1], "mode", "mode@K")):
+    panels = (("best_q", "best-Q@K"), ("mode", "mode@K"), ("pass", "pass@K (oracle)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.2), sharey=True)
+    det = [r for r in records if r["allocation"] == "depth"]
+    noisy = [r for r in records if r["allocation"] != "depth"]
+    for ax, (rule, name) in zip(axes, panels, strict=True):
         ax.plot(
             [r["compute"] for r in det],
-            [100 * r["best_q"] for r in det],
+            [100 * r[rule] for r in det],
             "k-o",
             label="depth only (deterministic, K=1)",
         )
         for d in sorted({r["D"] for r in noisy}):
             line = sorted((r for r in noisy if r["D"] == d), key=lambda r: r["K"])
             if len(line) > 1:
+                kind = line[-1]["allocation"]
                 ax.plot(
                     [r["compute"] for r in line],
                     [100 * r[rule] for r in line],
                     marker=".",
                     alpha=0.8,
-                    label=f"width at D={d}",
+                    label=f"{'width only' if kind == 'width' else 'mixed'}: K rollouts, D={d}",
                 )
+        edge = frontier(records, rule)
+        ax.plot(
+            [c for c, _ in edge],
+            [100 * a for _, a in edge],
+            "k:",
+            alpha=0.6,
+            label="frontier (best at or below this compute)",
+        )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("compute (forward block applications per puzzle)")
         ax.set_title(name)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("exact accuracy (%)")
-    axes[1].legend(fontsize=7, loc="lower right")
+    axes[-1].legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -290,13 +318,33 @@ def write(records: list[dict], workdir: str, title: str = "") -> dict[str, str]:
     return paths
 
 
-def run_grid(config, model, params, batches_fn: Callable, to_global: Callable) -> list[dict]:
-    """The noisy K x D grid and the deterministic depth line on the same test rows."""
+def run_grid(
+    config, model, params, batches_fn: Callable, to_global: Callable, data=None
+) -> tuple[list[dict], dict | None]:
+    """The noisy K x D grid and the deterministic depth line on the same test rows.
+
+    Returns (records, ptrm): when the grid's largest cell is PTRM's (ptrm.rollouts,
+    ptrm.steps) and `data` is given, `ptrm` is `ptrm_metrics`' result read off that cell (the
+    same draws), so the rollouts are not run twice; else None.
+    """
+    from rrm_jax.eval import evaluate as eval_lib
+
     widths, depths = grid_axes(config)
-    key = jax.random.PRNGKey(config.ptrm.seed)
+    p = config.ptrm
+    is_ptrm_cell = data is not None and (widths[-1], depths[-1]) == (
+        p.rollouts,
+        p.steps or config.act.max_steps,
+    )
+    collect = is_ptrm_cell and eval_lib.needs_predictions(data)
+    key = jax.random.PRNGKey(p.seed)
     noisy_step = jax.jit(
         make_grid_step(
-            model, widths=widths, depths=depths, chunk=_chunk(config, widths[-1]), noise=True
+            model,
+            widths=widths,
+            depths=depths,
+            chunk=_chunk(config, widths[-1]),
+            noise=True,
+            keep_rows=collect,
         )
     )
     # The depth-only line goes as deep as the widest cell's compute, so that every budget of
@@ -304,9 +352,11 @@ def run_grid(config, model, params, batches_fn: Callable, to_global: Callable) -
     # number of segments included: how far depth alone carries is part of the answer).
     det_depths = tuple(sorted(set(depths) | set(powers_of_two(widths[-1] * depths[-1]))))
     det_step = jax.jit(make_grid_step(model, widths=(1,), depths=det_depths, noise=False))
-    noisy, _ = sweep(noisy_step, params, batches_fn(), to_global, key)
+    noisy, rows = sweep(noisy_step, params, batches_fn(), to_global, key, collect=collect)
     deterministic, _ = sweep(det_step, params, batches_fn(), to_global, key)
-    return table_rows(config, noisy, deterministic, widths, depths, det_depths)
+    records = table_rows(config, noisy, deterministic, widths, depths, det_depths)
+    ptrm = _ptrm_summary(config, data, noisy, rows) if is_ptrm_cell else None
+    return records, ptrm
 
 
 def _chunk(config, rollouts: int) -> int:
@@ -323,13 +373,12 @@ def ptrm_metrics(config, model, params, data, batches: Iterable[dict], to_global
     from rrm_jax.eval import evaluate as eval_lib
 
     p = config.ptrm
-    steps = p.steps or config.act.max_steps
     collect = eval_lib.needs_predictions(data)
     step = jax.jit(
         make_grid_step(
             model,
             widths=(p.rollouts,),
-            depths=(steps,),
+            depths=(p.steps or config.act.max_steps,),
             chunk=p.rollout_chunk,
             noise=True,
             keep_rows=collect,
@@ -338,9 +387,16 @@ def ptrm_metrics(config, model, params, data, batches: Iterable[dict], to_global
     means, rows = sweep(
         step, params, batches, to_global, jax.random.PRNGKey(p.seed), collect=collect
     )
-    out = {f"ptrm/{k}": float(means[k][0, 0]) for k in CELL_METRICS}
-    out["ptrm/selected"] = out[f"ptrm/{p.selection}"]
-    if collect:
+    return _ptrm_summary(config, data, means, rows)
+
+
+def _ptrm_summary(config, data, means: dict, rows: dict | None) -> dict:
+    """PTRM's metrics from the largest cell of a sweep (and its selected rows, if kept)."""
+    from rrm_jax.eval import evaluate as eval_lib
+
+    out = {f"ptrm/{k}": float(means[k][-1, -1]) for k in CELL_METRICS}
+    out["ptrm/selected"] = out[f"ptrm/{config.ptrm.selection}"]
+    if rows is not None:
         for rule in selection.RULES:
             selected = {
                 "inputs": rows["inputs"],

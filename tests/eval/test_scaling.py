@@ -259,8 +259,11 @@ def _coin_model() -> Model:
         return {"t": jnp.where(reset, 0, carry["t"])}
 
     def apply(params, carry, batch, *, rng=None, training=False):
-        keys = ptrm.row_keys(rng, batch["inputs"].shape[0])
-        u = jax.vmap(lambda k: jax.random.uniform(k, (3,)))(keys)
+        b = batch["inputs"].shape[0]
+        if rng is None:  # deterministic: the draws' medians
+            u = jnp.full((b, 3), 0.5)
+        else:
+            u = jax.vmap(lambda k: jax.random.uniform(k, (3,)))(ptrm.row_keys(rng, b))
         right = u[:, 0] < 0.3 + 0.1 * carry["t"]  # deeper is better
         solution = batch["inputs"]  # the test feeds the solution as the input
         wrong = (solution + 1 + (u[:, 1:2] < 0.5)) % V
@@ -351,3 +354,23 @@ def test_hrm_takes_the_noise_on_z_l_and_runs_rollouts():
     assert out["preds"].shape == (1, B, 3, L)
     again = run(params, _batch(), jax.random.PRNGKey(0))
     np.testing.assert_array_equal(out["q_halt"], again["q_halt"])
+
+
+def test_ptrm_metrics_read_off_the_grid_equal_a_separate_run():
+    """`run_grid` ending at PTRM's (K, D) reports PTRM's metrics from that cell; they equal
+    `ptrm_metrics` run on its own."""
+    import types
+
+    c = _config(rollouts=4, steps=3)
+    c.scaling.update(dict(widths=(1, 4), depths=(1, 3)))
+    model, data = _coin_model(), types.SimpleNamespace(kind="sudoku")
+    batches = [_batch(6, seed=s) for s in (1, 2)]
+    for b in batches:
+        b["inputs"] = b["labels"].copy()
+    records, from_grid = scaling.run_grid(c, model, {}, lambda: iter(batches), lambda b: b, data)
+    alone = scaling.ptrm_metrics(c, model, {}, data, iter(batches), lambda b: b)
+    assert from_grid == alone and set(alone) >= {"ptrm/best_q", "ptrm/pass", "ptrm/selected"}
+    cell = next(r for r in records if (r["K"], r["D"]) == (4, 3))
+    assert cell["best_q"] == alone["ptrm/best_q"] and cell["allocation"] == "mixed"
+    c.scaling.depths = (1, 2)  # the grid no longer ends at PTRM's cell
+    assert scaling.run_grid(c, model, {}, lambda: iter(batches), lambda b: b, data)[1] is None
