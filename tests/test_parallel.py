@@ -8,6 +8,7 @@ One subprocess per count trains every case, so the three share nothing but the w
     trm_rows   the same with the table split by rows over `data` (padded to a multiple of 4)
     hrm        HRM (two modules, 1-step gradient, Q-learning halting), 4 steps
     moved      TRM trained 2 steps on 4 devices, resumed to 4 on 1 device, finished on 2
+    rollouts   PTRM's K x D rollouts of the trained `trm` params (rows sharded over `data`)
 """
 
 from __future__ import annotations
@@ -58,6 +59,25 @@ SCRIPT = textwrap.dedent(
     loop.run(trm(puzzle_emb="rows", puzzle_emb_row_multiple=4), f"{{base}}/trm_rows_{{n}}")
     loop.run(hrm(), f"{{base}}/hrm_{{n}}")
     loop.run(trm(), f"{{base}}/moved", stop_at={stop})
+
+    # PTRM's rollouts of the trained TRM, the folded rollout rows sharded over `data`.
+    import numpy as np
+    from rrm_jax import models, parallel
+    from rrm_jax.eval.rollouts import make_rollouts
+    from rrm_jax.evaluate import checkpoint_params
+    c = trm()
+    c.ptrm.sigma = 0.5
+    data, c = loop.init_data(c)
+    mesh = parallel.make_mesh(n)
+    params = jax.device_put(
+        checkpoint_params(f"{{base}}/trm_{{n}}", True), parallel.replicated(mesh)
+    )
+    batch = parallel.global_batch(next(loop.eval_batches_for(data.test, c)), mesh)
+    run = jax.jit(make_rollouts(models.build(c), rollouts=4, steps=2, chunk=2))
+    np.savez(
+        f"{{base}}/rollouts_{{n}}.npz",
+        **jax.device_get(run(params, batch, jax.random.PRNGKey(0))),
+    )
     """
 )
 
@@ -144,6 +164,16 @@ def test_row_sharded_table_trains_like_the_replicated_one(runs, n):
     np.testing.assert_array_equal(table[num_ids:], 0.0)
     # Something was learned in the real rows, so the comparison above is not vacuous.
     assert np.abs(table[:num_ids]).max() > 0
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_ptrm_rollouts_are_the_same_on_every_device_count(runs, n):
+    one = np.load(os.path.join(runs, "rollouts_1.npz"))
+    many = np.load(os.path.join(runs, f"rollouts_{n}.npz"))
+    np.testing.assert_allclose(many["q_halt"], one["q_halt"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(many["preds"], one["preds"])
+    q = one["q_halt"][0]  # [B, K]: the noise made the rollouts of a puzzle differ
+    assert (q.max(-1) - q.min(-1)).min() > 0
 
 
 def test_checkpoints_restore_on_other_device_counts(runs):
