@@ -18,7 +18,14 @@ POS_ENCODINGS = ("rope", "learned", "none")
 LOSSES = ("stablemax", "softmax")
 DATA_SOURCES = ("official", "sudoku", "tfds")
 AUGMENTATIONS = ("none", "sudoku", "dihedral")
-TFDS_NAMES = ("sudoku_extreme", "maze_hard", "sudoku_generated", "arc_agi")
+TFDS_NAMES = (
+    "sudoku_extreme",
+    "maze_hard",
+    "sudoku_generated",
+    "arc_agi",
+    "n_queens",
+    "graph_coloring",
+)
 HALT_RULES = ("q_halt", "q_halt_vs_continue")
 SELECTIONS = ("best_q", "mode", "pass")
 
@@ -33,7 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
         # `source_dir` (raw files; "": the builder's own default) the first time.
         source="official",
         path="",  # official format: folder holding train/ and test/
-        name="",  # tfds: sudoku_extreme, maze_hard, sudoku_generated, arc_agi
+        name="",  # tfds: sudoku_extreme, maze_hard, sudoku_generated, arc_agi, n_queens, ...
         config="",  # tfds: the builder config ("": its default)
         data_dir="~/tensorflow_datasets",  # tfds: where prepared datasets live
         source_dir="",  # tfds: raw files (CSVs, official numpy folders, ARC JSON) to build from
@@ -242,6 +249,14 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
             raise ConfigError(
                 "arc_agi's augmentations are its stored variants: "
                 "data.augmentation must be 'none' (data.num_aug sets how many)"
+            )
+        # A grid transform of a graph-colouring sequence would scramble it; the 8 symmetries
+        # of the board map N-Queens puzzles and solutions to puzzles and solutions.
+        csp_augmentations = {"n_queens": ("none", "dihedral"), "graph_coloring": ("none",)}
+        if d.augmentation not in csp_augmentations.get(d.name, AUGMENTATIONS):
+            raise ConfigError(
+                f"data.name={d.name!r} takes data.augmentation in {csp_augmentations[d.name]}, "
+                f"got {d.augmentation!r}"
             )
     if d.source == "sudoku" and (d.num_train < 1 or d.num_test < 1):
         raise ConfigError("data.num_train and data.num_test must be >= 1")

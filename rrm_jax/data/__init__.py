@@ -26,7 +26,9 @@ class Datasets:
     num_aug: int
     identifiers: list[str] | None = None  # puzzle id -> name (ARC scoring inverts augmentations)
     test_puzzles: dict | None = None  # the original test-set tasks (ARC scoring)
-    kind: str = ""  # "arc", "maze", "sudoku" or "": which task-specific evaluator applies
+    # "arc", "maze", "sudoku", "n_queens", "graph_coloring" (multi-solution: scored by the rules
+    # of `rrm_jax.eval.csp`) or "": which task-specific evaluator applies
+    kind: str = ""
 
     @property
     def metadata(self) -> Metadata:
@@ -114,9 +116,13 @@ def build(config_data) -> Datasets:
                 f"seq_len={train.metadata.seq_len}"
             )
         augment = dihedral_augmenter(side)
-    kind = {"maze_hard": "maze", "sudoku_extreme": "sudoku", "sudoku_generated": "sudoku"}.get(
-        d.name if d.source == "tfds" else "", "sudoku" if d.source == "sudoku" else ""
-    )
+    kind = {
+        "maze_hard": "maze",
+        "sudoku_extreme": "sudoku",
+        "sudoku_generated": "sudoku",
+        "n_queens": "n_queens",
+        "graph_coloring": "graph_coloring",
+    }.get(d.name if d.source == "tfds" else "", "sudoku" if d.source == "sudoku" else "")
     return Datasets(train, test, augment, d.num_aug if augment else 0, kind=kind)
 
 

@@ -383,12 +383,14 @@ def from_examples(
     ignore_label_id: int | None = 0,
     puzzle_identifiers: np.ndarray | None = None,
     num_puzzle_identifiers: int = 1,
+    group_ids: np.ndarray | None = None,
 ) -> PuzzleData:
     """Builds a split where every example is its own puzzle and its own group.
 
     This is the shape of the official Sudoku and Maze builders without stored augmentation:
     puzzle_indices = group_indices = arange(N + 1), identifiers all 0 (the blank id) unless given,
-    mean_puzzle_examples = 1.
+    mean_puzzle_examples = 1. With `group_ids`, consecutive examples sharing an id form one group
+    (the sampler draws one of them per group and epoch), e.g. the valid answers of one puzzle.
 
     Args:
       inputs: [N, seq_len] integer tokens.
@@ -398,6 +400,8 @@ def from_examples(
       ignore_label_id: the label value excluded from the loss (official builders: 0 = PAD).
       puzzle_identifiers: [N] ids; zeros if None.
       num_puzzle_identifiers: size of the identifier space.
+      group_ids: [N] the group of each example: 0, 1, 2, ... non-decreasing without gaps;
+        None: every example its own group.
 
     Returns:
       The validated `PuzzleData` (arrays keep the dtypes given).
@@ -413,6 +417,17 @@ def from_examples(
     if puzzle_identifiers is None:
         puzzle_identifiers = np.zeros(n, dtype=np.int32)
     offsets = np.arange(n + 1, dtype=np.int32)
+    groups = offsets.copy()
+    if group_ids is not None:
+        ids = np.asarray(group_ids).reshape(-1)
+        steps = np.diff(ids)
+        if ids.shape[0] != n or (n and (ids[0] != 0 or np.any((steps != 0) & (steps != 1)))):
+            raise DataError(
+                "from_examples: group_ids must hold one id per example, 0, 1, 2, ... "
+                "non-decreasing without gaps"
+            )
+        starts = np.flatnonzero(np.diff(ids, prepend=-1) != 0)
+        groups = np.append(starts, n).astype(np.int32)
     metadata = Metadata(
         seq_len=int(inputs.shape[1]),
         vocab_size=vocab_size,
@@ -420,7 +435,7 @@ def from_examples(
         ignore_label_id=ignore_label_id,
         blank_identifier_id=0,
         num_puzzle_identifiers=num_puzzle_identifiers,
-        total_groups=n,
+        total_groups=int(groups.shape[0]) - 1,
         mean_puzzle_examples=1.0,
         total_puzzles=n,
         sets=("all",),
@@ -431,7 +446,7 @@ def from_examples(
         labels=labels,
         puzzle_identifiers=np.asarray(puzzle_identifiers),
         puzzle_indices=offsets,
-        group_indices=offsets.copy(),
+        group_indices=groups,
     )
     validate(data, "from_examples")
     return data

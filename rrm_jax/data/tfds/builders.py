@@ -17,7 +17,7 @@ from typing import Any
 import rrm_jax
 from rrm_jax.data.puzzle_examples import FILE_FORMAT
 
-NAMES = ("sudoku_extreme", "maze_hard", "sudoku_generated")
+NAMES = ("sudoku_extreme", "maze_hard", "sudoku_generated", "n_queens", "graph_coloring")
 
 
 def datasets_dir() -> Path:
@@ -100,7 +100,8 @@ def prepare(
     """Builds one config of a builder into `data_dir` as `array_record` files.
 
     Args:
-      name: builder name (`datasets/<name>/`): "sudoku_extreme", "maze_hard", "sudoku_generated".
+      name: builder name (`datasets/<name>/`): "sudoku_extreme", "maze_hard", "sudoku_generated",
+        "n_queens", "graph_coloring".
       config: config name (e.g. "1k") or a `BuilderConfig`; None: the builder's default.
       data_dir: TFDS data folder; the dataset goes to `<data_dir>/<name>/<config>/<version>/`.
       manual_dir: TFDS manual folder (a source folder the builders look in when `source_dir` is

@@ -18,6 +18,9 @@ from rrm_jax.data.tfds.builders import builder
 
 # Examples are read back through `__getitems__` this many at a time.
 _READ_CHUNK = 1 << 15
+# Integer scalar features read too when a dataset has them (the CSP builders): the puzzle an
+# example answers (`load_split` makes each one a group) and its number of valid answers.
+_OPTIONAL_SCALARS = ("group", "num_solutions")
 
 
 def data_source(
@@ -96,7 +99,8 @@ def _int64_rows(lists: list, length: int) -> np.ndarray:
 
 
 def read_examples(name: str, config: Any, split: str, data_dir) -> dict[str, np.ndarray]:
-    """Reads `inputs`, `labels` and `index` of every example of a prepared split, stored order."""
+    """Reads `inputs`, `labels` and `index` of every example of a prepared split, stored order
+    (and `group`, `num_solutions`, int64, where the dataset has them)."""
     return _read(name, config, split, data_dir)[0]
 
 
@@ -125,7 +129,8 @@ def _read(name: str, config: Any, split: str, data_dir) -> tuple[dict, Any]:
         return rows.astype(dtype)
 
     n = len(raw)
-    out: dict[str, list[np.ndarray]] = {"inputs": [], "labels": [], "index": []}
+    scalars = ["index"] + [key for key in _OPTIONAL_SCALARS if key in specs]
+    out: dict[str, list[np.ndarray]] = {"inputs": [], "labels": [], **{k: [] for k in scalars}}
     # Millions of short-lived proto objects: the cyclic collector only costs time here.
     collecting = gc.isenabled()
     gc.disable()
@@ -136,9 +141,10 @@ def _read(name: str, config: Any, split: str, data_dir) -> tuple[dict, Any]:
             for key in ("inputs", "labels"):
                 rows = _int64_rows([f[key].int64_list for f in feats], seq_len)
                 out[key].append(narrow(rows, key))
-            out["index"].append(
-                np.array([f["index"].int64_list.value[0] for f in feats], dtype=np.int64)
-            )
+            for key in scalars:
+                out[key].append(
+                    np.array([f[key].int64_list.value[0] for f in feats], dtype=np.int64)
+                )
             del records, feats
     finally:
         if collecting:
@@ -146,7 +152,7 @@ def _read(name: str, config: Any, split: str, data_dir) -> tuple[dict, Any]:
     arrays = {
         "inputs": np.zeros((0, seq_len), dtypes["inputs"]),
         "labels": np.zeros((0, seq_len), dtypes["labels"]),
-        "index": np.zeros((0,), np.int64),
+        **{key: np.zeros((0,), np.int64) for key in scalars},
     }
     if n:
         arrays = {key: np.concatenate(chunks) for key, chunks in out.items()}
@@ -157,7 +163,7 @@ def _read(name: str, config: Any, split: str, data_dir) -> tuple[dict, Any]:
         if not (
             np.array_equal(np.asarray(item["inputs"]), out["inputs"][i])
             and np.array_equal(np.asarray(item["labels"]), out["labels"][i])
-            and int(item["index"]) == int(out["index"][i])
+            and all(int(item[key]) == int(out[key][i]) for key in scalars)
         ):
             raise DataError(f"{where}: example {i} parses differently from TFDS's decoding")
     return out, info
@@ -173,7 +179,9 @@ def load_split(
 
     Every example is its own puzzle and group, identifiers 0, `num_puzzle_identifiers` 1,
     `pad_id` 0 and `ignore_label_id` 0, as the official Sudoku and Maze builders write them; the
-    vocabulary size is the one the builder recorded in the dataset's metadata.
+    vocabulary size is the one the builder recorded in the dataset's metadata. A dataset with a
+    `group` feature (the CSP builders: the valid answers of one puzzle) makes each group of
+    consecutive examples one official group.
 
     Raises:
       DataError: the dataset or split is absent, or its content is inconsistent.
@@ -193,4 +201,5 @@ def load_split(
         vocab_size=int(meta["vocab_size"]),
         pad_id=int(meta.get("pad_id", 0)),
         ignore_label_id=meta.get("ignore_label_id", 0),
+        group_ids=arrays["group"][order] if "group" in arrays else None,
     )
