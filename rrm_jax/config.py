@@ -122,6 +122,11 @@ def base_config() -> ml_collections.ConfigDict:
     )
 
     c.optim = dict(
+        # "adam_atan2" (HRM/TRM's AdamATan2) or "adamw" (PyTorch's AdamW: GRAM), with
+        # `grad_clip` > 0 clipping the dense gradients' global norm first (GRAM: 1.0).
+        optimizer="adam_atan2",
+        grad_clip=0.0,
+        adam_eps=1e-8,  # adamw only (PyTorch's default)
         lr=1e-4,
         lr_min_ratio=1.0,  # 1.0: constant after warmup (the reference's default)
         warmup_steps=2000,
@@ -173,6 +178,23 @@ def base_config() -> ml_collections.ConfigDict:
         rollout_chunk=0,  # rollouts run at once, bounding memory (0: all K; must divide K)
         batch_size=0,  # puzzles per rollout batch (0: eval.batch_size); rows = this x chunk
         seed=0,  # the noise key
+    )
+
+    c.gram = dict(
+        # GRAM (arXiv 2605.19376, `models/gram.py`): the variational objective and the choices
+        # the paper leaves open (each documented in models/gram.py).
+        kl_beta=0.1,  # beta: Sudoku 0.1, ARC-1 0.04, ARC-2 0.1, N-Queens 0.07/0.045, GC 0.5/0.45
+        kl_balance=0.8,  # alpha of the DreamerV2 KL balancing
+        kl_reduce="token_mean",  # KL summed over D, averaged ("token_mean") or summed over S
+        noise_head="swiglu",  # "swiglu" MLP or "linear", then a zero-init linear to (mu, std)
+        std_param="softplus",  # "softplus" or "exp"
+        init_std=0.1,  # the noise std at init (prior = posterior then)
+        min_std=1e-3,
+        halt_weight=0.5,  # the halting head's BCE, on the prior rollout
+        value_weight=1.0,  # the LPRM's squared error, on the prior rollout
+        lprm_target="token",  # "token" accuracy or "exact" correctness of the prior's answer
+        head_rollout="prior",  # fit halting and LPRM on a separate "prior" rollout, or "posterior"
+        temperature=1.0,  # test time: scale of the prior's std (1: the prior itself)
     )
 
     c.scaling = dict(
@@ -309,7 +331,26 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         raise ConfigError("model.h_layers must be >= 0")
 
     _one_of(a.halt_rule, HALT_RULES, "act.halt_rule")
-    _one_of(m.name, ("trm", "hrm"), "model.name")
+    _one_of(m.name, ("trm", "hrm", "gram"), "model.name")
+    if m.name == "gram":
+        gr = config.gram
+        _one_of(gr.noise_head, ("swiglu", "linear"), "gram.noise_head")
+        _one_of(gr.std_param, ("softplus", "exp"), "gram.std_param")
+        _one_of(gr.kl_reduce, ("token_mean", "sum"), "gram.kl_reduce")
+        _one_of(gr.lprm_target, ("token", "exact"), "gram.lprm_target")
+        _one_of(gr.head_rollout, ("prior", "posterior"), "gram.head_rollout")
+        if not 0.0 <= gr.kl_balance <= 1.0 or gr.kl_beta < 0:
+            raise ConfigError("gram.kl_balance must be in [0, 1] and gram.kl_beta >= 0")
+        if not 0 < gr.min_std < gr.init_std:
+            raise ConfigError("need 0 < gram.min_std < gram.init_std")
+        if config.loss.q_weight != 0:
+            raise ConfigError(
+                "GRAM fits its halting head on the prior rollout (gram.halt_weight): set "
+                "loss.q_weight=0 (the trainer's halting loss would pair the prior's q_halt with "
+                "the posterior's answer)"
+            )
+        if config.ptrm.sigma > 0:
+            raise ConfigError("GRAM samples from its own prior; ptrm.sigma must be 0")
     if a.max_steps < 1:
         raise ConfigError("act.max_steps must be >= 1")
     if not 0.0 <= a.exploration_prob <= 1.0:
@@ -336,6 +377,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         if any(int(v) < 1 for v in values) or len(set(values)) != len(values):
             raise ConfigError(f"scaling.{name} must be distinct integers >= 1, got {values}")
 
+    _one_of(o.optimizer, ("adam_atan2", "adamw"), "optim.optimizer")
+    if o.grad_clip < 0 or o.adam_eps <= 0:
+        raise ConfigError("optim.grad_clip must be >= 0 and optim.adam_eps > 0")
     if o.lr <= 0 or o.puzzle_emb_lr < 0 or o.warmup_steps < 0:
         raise ConfigError("optim.lr must be > 0, optim.puzzle_emb_lr and warmup_steps >= 0")
     if not 0.0 <= o.lr_min_ratio <= 1.0:

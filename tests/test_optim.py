@@ -410,3 +410,39 @@ def test_ema_update_three_steps():
             shadow, jax.tree.map(lambda r: r.astype(np.float32), ref), rtol=1e-6
         )
     chex.assert_trees_all_equal_dtypes(shadow, jax.tree.map(jnp.asarray, p0))
+
+
+def test_adamw_with_clipping_matches_its_update_equation():
+    """optim.optimizer="adamw", grad_clip=1 (GRAM): g <- g * min(1, 1/||g||); PyTorch's AdamW
+    w <- w - lr * (m_hat / (sqrt(v_hat) + eps) + wd * w)."""
+    from rrm_jax.config import base_config
+    from rrm_jax.train.step import make_optimizer
+
+    c = base_config()
+    c.optim.update(
+        dict(optimizer="adamw", grad_clip=1.0, lr=1e-2, warmup_steps=0, weight_decay=0.5)
+    )
+    tx, _ = make_optimizer(c, 100)
+    w = {"a": jnp.array([1.0, -2.0]), "b": jnp.array([0.5])}
+    grads = [
+        {"a": jnp.array([3.0, 4.0]), "b": jnp.array([0.0])},
+        {"a": jnp.array([0.1, -0.2]), "b": jnp.array([0.3])},
+    ]
+    state = tx.init(w)
+    ref = {k: np.asarray(v, np.float64) for k, v in w.items()}
+    m = {k: np.zeros_like(v) for k, v in ref.items()}
+    v = {k: np.zeros_like(x) for k, x in ref.items()}
+    b1, b2, eps, lr, wd = 0.9, 0.95, 1e-8, 1e-2, 0.5
+    for t, g in enumerate(grads, 1):
+        updates, state = tx.update(g, state, w)
+        w = optax.apply_updates(w, updates)
+        gn = np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in g.values()))
+        scale = min(1.0, 1.0 / gn)
+        for k in ref:
+            gk = np.asarray(g[k], np.float64) * scale
+            m[k] = b1 * m[k] + (1 - b1) * gk
+            v[k] = b2 * v[k] + (1 - b2) * gk**2
+            m_hat, v_hat = m[k] / (1 - b1**t), v[k] / (1 - b2**t)
+            ref[k] = ref[k] - lr * (m_hat / (np.sqrt(v_hat) + eps) + wd * ref[k])
+        for k in ref:
+            np.testing.assert_allclose(np.asarray(w[k]), ref[k], rtol=1e-5, atol=1e-7)

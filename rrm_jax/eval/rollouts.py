@@ -37,7 +37,8 @@ def make_rollouts(
     chunk: int = 0,
     noise: bool = True,
 ) -> Callable:
-    """Builds `run(params, batch, key) -> {"preds": [R, B, K, L], "q_halt": [R, B, K]}`.
+    """Builds `run(params, batch, key) -> {"preds": [R, B, K, L], "q_halt": [R, B, K]}` (and
+    "value" [R, B, K] for models with a value head, GRAM's LPRM).
 
     Args:
       model: a `Model`; with `noise` it must be stochastic (`model.stochastic`).
@@ -82,24 +83,29 @@ def make_rollouts(
             carry, out = model.apply(params, carry, folded, rng=rng, training=False)
             vocab = out.logits.shape[-1]
             preds = jnp.argmax(out.logits, axis=-1).astype(jnp.int8 if vocab <= 127 else jnp.int32)
-            return carry, (preds, out.q_halt.astype(jnp.float32))
+            scores = [out.q_halt] + ([] if out.value is None else [out.value])
+            return carry, (preds, jnp.stack(scores, -1).astype(jnp.float32))
 
-        _, (preds_T, q_T) = jax.lax.scan(step, carry, jnp.arange(steps))
+        _, (preds_T, s_T) = jax.lax.scan(step, carry, jnp.arange(steps))
         preds = preds_T[picks].reshape(len(record), chunk, b, -1)
-        q = q_T[picks].reshape(len(record), chunk, b)
-        return preds, q
+        scores = s_T[picks].reshape(len(record), chunk, b, -1)
+        return preds, scores
 
     def run(params: dict, batch: dict, key: jax.Array) -> dict:
         data = {k: batch[k] for k in ("inputs", "puzzle_identifiers")}
         if n_chunks == 1:
-            preds, q = run_chunk(params, data, key, 0)
+            preds, scores = run_chunk(params, data, key, 0)
         else:
             firsts = jnp.arange(n_chunks) * chunk
-            preds_n, q_n = jax.lax.map(lambda f: run_chunk(params, data, key, f), firsts)
+            out_n = jax.lax.map(lambda f: run_chunk(params, data, key, f), firsts)
             # [n, R, c, B, ...] -> [R, n * c, B, ...] (rollout k = chunk index * c + j)
-            preds = jnp.moveaxis(preds_n, 0, 1).reshape(len(record), rollouts, *preds_n.shape[3:])
-            q = jnp.moveaxis(q_n, 0, 1).reshape(len(record), rollouts, q_n.shape[-1])
-        return {"preds": jnp.swapaxes(preds, 1, 2), "q_halt": jnp.swapaxes(q, 1, 2)}
+            preds, scores = (
+                jnp.moveaxis(t, 0, 1).reshape(len(record), rollouts, *t.shape[3:]) for t in out_n
+            )
+        out = {"preds": jnp.swapaxes(preds, 1, 2), "q_halt": jnp.swapaxes(scores[..., 0], 1, 2)}
+        if scores.shape[-1] > 1:
+            out["value"] = jnp.swapaxes(scores[..., 1], 1, 2)
+        return out
 
     run.record = record
     return run

@@ -98,15 +98,18 @@ def make_grid_step(
     def step(params: dict, batch: dict, key: jax.Array):
         out = run(params, batch, key)
         preds, q = out["preds"], out["q_halt"]  # [R, B, K, L], [R, B, K]
+        value = out.get("value")  # [R, B, K] for models with a value head
+        rules = selection.RULES + ((selection.VALUE_RULE,) if value is not None else ())
         labels = batch["labels"]
         counts = (labels != losses.IGNORE_LABEL).sum(-1)
         w = (batch["valid"] & (counts > 0)).astype(jnp.float32)
         exact = selection.exact(preds, labels[None])  # [R, B, K]
-        cells = {name: [] for name in CELL_METRICS}
+        cells = {name: [] for name in CELL_METRICS + rules[len(selection.RULES) :]}
         for width in widths:
             p, qq, ex = preds[:, :, :width], q[:, :, :width], exact[:, :, :width]
-            for rule in selection.RULES:
-                chosen = selection.pick(ex, selection.select(rule, p, qq))
+            vv = None if value is None else value[:, :, :width]
+            for rule in rules:
+                chosen = selection.pick(ex, selection.select(rule, p, qq, vv))
                 cells[rule].append((chosen * w).sum(-1))
             cells["pass"].append((selection.passed(ex) * w).sum(-1))
             cells["rollout_mean"].append((ex.mean(-1) * w).sum(-1))
@@ -114,8 +117,9 @@ def make_grid_step(
         rows = {}
         if keep_rows:
             p, qq, ex = preds[-1], q[-1], exact[-1]
-            for rule in selection.RULES:
-                index = selection.select(rule, p, qq)
+            vv = None if value is None else value[-1]
+            for rule in rules:
+                index = selection.select(rule, p, qq, vv)
                 rows[f"preds/{rule}"] = selection.pick(p, index).astype(jnp.int32)
                 rows[f"q_halt/{rule}"] = selection.pick(qq, index)
                 rows[f"exact/{rule}"] = selection.pick(ex, index)
@@ -145,7 +149,7 @@ def sweep(
     )
     count = max(float(total["count"]), 1.0)
     means = {"count": float(total["count"])}
-    means.update({k: np.asarray(total[k]) / count for k in CELL_METRICS})
+    means.update({k: np.asarray(v) / count for k, v in total.items() if k != "count"})
     return means, rows
 
 
@@ -177,7 +181,7 @@ def table_rows(
                 K=1,
                 D=d,
                 compute=d * per_segment,
-                **{m: det for m in CELL_METRICS},
+                **{m: det for m in noisy if m != "count"},
             )
         )
     for i, d in enumerate(depths):
@@ -188,7 +192,7 @@ def table_rows(
                     K=k,
                     D=d,
                     compute=k * d * per_segment,
-                    **{m: float(noisy[m][i, j]) for m in CELL_METRICS},
+                    **{m: float(noisy[m][i, j]) for m in noisy if m != "count"},
                 )
             )
     return out
@@ -221,15 +225,19 @@ def markdown(records: list[dict], title: str = "") -> str:
     """The grid and the compute-matched comparison as Markdown."""
     pct = lambda v: f"{100 * v:.2f}"
     lines = [f"## {title}" if title else "## Test-time scaling", ""]
+    value = "value" in records[0]  # models with a value head (GRAM's LPRM)
     lines += [
-        "| allocation | K | D | compute (blocks/puzzle) | best-Q | mode | pass@K (oracle) | "
-        "one rollout (mean) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| allocation | K | D | compute (blocks/puzzle) | best-Q | mode | "
+        + ("best value | " if value else "")
+        + "pass@K (oracle) | one rollout (mean) |",
+        "|---|---:|---:|---:|---:|---:|" + ("---:|" if value else "") + "---:|---:|",
     ]
     for r in records:
         lines.append(
             f"| {r['allocation']} | {r['K']} | {r['D']} | {r['compute']:,} | {pct(r['best_q'])} "
-            f"| {pct(r['mode'])} | {pct(r['pass'])} | {pct(r['rollout_mean'])} |"
+            f"| {pct(r['mode'])} | "
+            + (f"{pct(r['value'])} | " if value else "")
+            + f"{pct(r['pass'])} | {pct(r['rollout_mean'])} |"
         )
     pairs = matched(records)
     if pairs:
@@ -394,10 +402,10 @@ def _ptrm_summary(config, data, means: dict, rows: dict | None) -> dict:
     """PTRM's metrics from the largest cell of a sweep (and its selected rows, if kept)."""
     from rrm_jax.eval import evaluate as eval_lib
 
-    out = {f"ptrm/{k}": float(means[k][-1, -1]) for k in CELL_METRICS}
+    out = {f"ptrm/{k}": float(v[-1, -1]) for k, v in means.items() if k != "count"}
     out["ptrm/selected"] = out[f"ptrm/{config.ptrm.selection}"]
     if rows is not None:
-        for rule in selection.RULES:
+        for rule in [k.split("/", 1)[1] for k in rows if k.startswith("preds/")]:
             selected = {
                 "inputs": rows["inputs"],
                 "labels": rows["labels"],

@@ -5,6 +5,8 @@ All functions are jnp and batched over leading axes; rollouts are the axis befor
 - best-Q@K (`best_q`): the rollout with the largest halt logit (ties: the first such rollout);
 - mode@K (`mode`): the most frequent decoded answer (ties between equally frequent answers: the
   one whose first occurrence comes first; the paper does not say how it breaks ties);
+- best-value@K ("value", for models with a value head: GRAM's latent process reward model):
+  the rollout with the largest value estimate, ties as best-Q;
 - pass@K (`passed`): an oracle, whether any rollout is right (needs the labels; not a rule one
   could deploy, reported as the ceiling of the other two).
 """
@@ -15,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 RULES = ("best_q", "mode")
+VALUE_RULE = "value"  # best value-head estimate (GRAM's LPRM): argmax like best_q
 
 
 def best_q(q_K: jax.Array) -> jax.Array:
@@ -40,13 +43,15 @@ def pick(x: jax.Array, index: jax.Array) -> jax.Array:
     return jnp.take_along_axis(x, idx, axis=axis).squeeze(axis)
 
 
-def select(rule: str, preds_KL: jax.Array, q_K: jax.Array) -> jax.Array:
-    """The index chosen by `rule` ("best_q" or "mode")."""
+def select(rule: str, preds_KL: jax.Array, q_K: jax.Array, value_K=None) -> jax.Array:
+    """The index chosen by `rule` ("best_q", "mode" or "value")."""
     if rule == "best_q":
         return best_q(q_K)
     if rule == "mode":
         return mode(preds_KL)
-    raise ValueError(f"unknown selection rule {rule!r}; expected one of {RULES}")
+    if rule == VALUE_RULE and value_K is not None:
+        return jnp.argmax(value_K, axis=-1)
+    raise ValueError(f"unknown selection rule {rule!r}; expected one of {RULES + (VALUE_RULE,)}")
 
 
 def exact(preds_KL: jax.Array, labels_L: jax.Array, ignore: int = -100) -> jax.Array:

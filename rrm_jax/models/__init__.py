@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rrm_jax.models import hrm, ptrm, trm
+from rrm_jax.models import gram, hrm, ptrm, trm
 from rrm_jax.models.base import Model, Outputs, count_params
 
-_BUILDERS = {"trm": trm.build, "hrm": hrm.build}
+_BUILDERS = {"trm": trm.build, "hrm": hrm.build, "gram": gram.build}
 NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 

@@ -36,6 +36,12 @@ class Outputs(NamedTuple):
     logits: jax.Array  # [B, L, V] (compute dtype), puzzle prefix positions dropped
     q_halt: jax.Array  # [B] fp32 halting logit
     q_continue: jax.Array  # [B] fp32 continue logit (used by HRM's Q-learning; unused by TRM)
+    value: jax.Array | None = None  # [B] a value head's estimate (GRAM's LPRM), if any
+    # Per-row loss terms the model adds to the trainer's (already weighted; GRAM's KL, its
+    # prior-rollout halting and LPRM losses), and per-row metrics to log (summed over the rows
+    # that halt, like the trainer's own).
+    losses: dict | None = None
+    metrics: dict | None = None
 
 
 class Model(NamedTuple):

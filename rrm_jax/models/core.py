@@ -25,6 +25,85 @@ from rrm_jax.models.embed import InputEmbedding, prefix_length
 from rrm_jax.models.heads import OutputHeads
 
 
+class Parts:
+    """The pieces every recursive model here is made of, built from the config: the input
+    embedding (with the puzzle prefix), the reasoning nets (one shared "net", or "net_L" for
+    latent updates and "net_H" for answer updates), the output heads and the RoPE tables.
+    `build` below assembles HRM/TRM from them; GRAM (`gram.py`) adds its noise heads."""
+
+    def __init__(self, config, *, separate: bool, answer_layers: int):
+        m = config.model
+        self.dtype = jnp.dtype(m.dtype)
+        self.prefix = prefix_length(m.puzzle_emb_ndim, m.hidden_size, m.puzzle_emb_len)
+        self.seq = m.seq_len + self.prefix
+        self.config = config
+        self.embed = InputEmbedding(
+            m.vocab_size, m.hidden_size, self.prefix, self.seq, m.pos_encodings, self.dtype
+        )
+
+        def make_net(layers: int) -> ReasoningNet:
+            return ReasoningNet(
+                layers,
+                m.hidden_size,
+                m.num_heads,
+                m.expansion,
+                self.seq,
+                m.mixer,
+                m.rms_norm_eps,
+                self.dtype,
+                m.attention,
+                m.batch_chunks,
+                m.attention_chunks,
+            )
+
+        self.nets = (
+            {"net_L": make_net(m.num_layers), "net_H": make_net(answer_layers)}
+            if separate
+            else {"net": make_net(m.num_layers)}
+        )
+        self.f_latent = "net_L" if separate else "net"
+        self.f_answer = "net_H" if separate else "net"
+        self.heads = OutputHeads(m.vocab_size, self.prefix, self.dtype)
+        self.head_dim = m.hidden_size // m.num_heads
+        self.use_rope = m.pos_encodings == "rope"
+
+    def cos_sin(self):
+        m = self.config.model
+        return rope_tables(self.seq, self.head_dim, m.rope_theta) if self.use_rope else None
+
+    def hidden_like(self, rows: int = 1) -> jax.Array:
+        return jnp.zeros((rows, self.seq, self.config.model.hidden_size), self.dtype)
+
+    def init_dense(self, keys: dict) -> dict:
+        """Params of the embedding, the nets and the heads (keys: "embed", "heads", net names)."""
+        m = self.config.model
+        inputs = jnp.zeros((1, m.seq_len), jnp.int32)
+        rows = jnp.zeros((1, m.puzzle_emb_ndim), jnp.float32) if self.prefix else None
+        h = self.hidden_like()
+        dense = {"embed": self.embed.init(keys["embed"], inputs, rows)["params"]}
+        for name, net in self.nets.items():
+            dense[name] = net.init(keys[name], h, h, self.cos_sin())["params"]
+        dense["heads"] = self.heads.init(keys["heads"], h)["params"]
+        return dense
+
+    def puzzle_table(self) -> jax.Array:
+        # Zero-initialised, like the reference's CastedSparseEmbedding(init_std=0).
+        m = self.config.model
+        return jnp.zeros((max(m.num_puzzle_identifiers, 1), m.puzzle_emb_ndim), jnp.float32)
+
+    def input(self, params: dict, batch: dict) -> jax.Array:
+        """x: the embedded inputs with the puzzle prefix [B, S, D]."""
+        rows = params["puzzle_emb"][batch["puzzle_identifiers"]] if self.prefix else None
+        return self.embed.apply({"params": params["dense"]["embed"]}, batch["inputs"], rows)
+
+    def net(self, name: str, dense: dict, h, injection, cos_sin):
+        return self.nets[name].apply({"params": dense[name]}, h, injection, cos_sin)
+
+    def output(self, dense: dict, h):
+        """(logits without the prefix, q_halt, q_continue) from an answer state."""
+        return self.heads.apply({"params": dense["heads"]}, h)
+
+
 def build(config, *, answer: str, latent: str, separate: bool, answer_layers: int) -> Model:
     """Builds the shared recursive model.
 
@@ -37,63 +116,22 @@ def build(config, *, answer: str, latent: str, separate: bool, answer_layers: in
       answer_layers: layers of net_H when separate.
     """
     m, r = config.model, config.recursion
-    dtype = jnp.dtype(m.dtype)
-    prefix = prefix_length(m.puzzle_emb_ndim, m.hidden_size, m.puzzle_emb_len)
-    seq = m.seq_len + prefix
-    embed = InputEmbedding(m.vocab_size, m.hidden_size, prefix, seq, m.pos_encodings, dtype)
-
-    def make_net(layers: int) -> ReasoningNet:
-        return ReasoningNet(
-            layers,
-            m.hidden_size,
-            m.num_heads,
-            m.expansion,
-            seq,
-            m.mixer,
-            m.rms_norm_eps,
-            dtype,
-            m.attention,
-            m.batch_chunks,
-            m.attention_chunks,
-        )
-
-    net_names = (
-        {"net_L": make_net(m.num_layers), "net_H": make_net(answer_layers)}
-        if separate
-        else {"net": make_net(m.num_layers)}
-    )
-    f_latent_name = "net_L" if separate else "net"
-    f_answer_name = "net_H" if separate else "net"
-    heads = OutputHeads(m.vocab_size, prefix, dtype)
-    head_dim = m.hidden_size // m.num_heads
-    use_rope = m.pos_encodings == "rope"
-
-    def cos_sin():
-        return rope_tables(seq, head_dim, m.rope_theta) if use_rope else None
+    parts = Parts(config, separate=separate, answer_layers=answer_layers)
+    dtype, seq = parts.dtype, parts.seq
 
     def init(rng: jax.Array, batch: dict) -> dict:
         del batch  # shapes come from the config; a one-row dummy keeps init cheap
         keys = dict(
             zip(
-                ("embed", "heads", answer, latent, *net_names),
-                jax.random.split(rng, 4 + len(net_names)),
+                ("embed", "heads", answer, latent, *parts.nets),
+                jax.random.split(rng, 4 + len(parts.nets)),
                 strict=True,
             )
         )
-        inputs = jnp.zeros((1, m.seq_len), jnp.int32)
-        rows = jnp.zeros((1, m.puzzle_emb_ndim), jnp.float32) if prefix else None
-        h = jnp.zeros((1, seq, m.hidden_size), dtype)
-        dense = {"embed": embed.init(keys["embed"], inputs, rows)["params"]}
-        for name, net in net_names.items():
-            dense[name] = net.init(keys[name], h, h, cos_sin())["params"]
-        dense["heads"] = heads.init(keys["heads"], h)["params"]
         init_std1 = truncated_normal(1.0)
         return {
-            "dense": dense,
-            # Zero-initialised, like the reference's CastedSparseEmbedding(init_std=0).
-            "puzzle_emb": jnp.zeros(
-                (max(m.num_puzzle_identifiers, 1), m.puzzle_emb_ndim), jnp.float32
-            ),
+            "dense": parts.init_dense(keys),
+            "puzzle_emb": parts.puzzle_table(),
             "const": {
                 f"{k}_init": init_std1(keys[k], (m.hidden_size,), jnp.float32).astype(dtype)
                 for k in (answer, latent)
@@ -112,19 +150,19 @@ def build(config, *, answer: str, latent: str, separate: bool, answer_layers: in
     def apply(params: dict, carry: dict, batch: dict, *, rng=None, training: bool = False):
         del rng, training  # deterministic, and identical in training and evaluation
         dense = params["dense"]
-        rows = params["puzzle_emb"][batch["puzzle_identifiers"]] if prefix else None
-        x = embed.apply({"params": dense["embed"]}, batch["inputs"], rows)
-        cs = cos_sin()
-        nets = {name: dense[name] for name in net_names}
-
-        def f(name, p, h, injection):
-            return net_names[name].apply({"params": p[name]}, h, injection, cs)
+        x = parts.input(params, batch)
+        cs = parts.cos_sin()
+        nets = {name: dense[name] for name in parts.nets}
 
         def latent_step(p, c, x_):
-            return {answer: c[answer], latent: f(f_latent_name, p, c[latent], c[answer] + x_)}
+            h = parts.net(parts.f_latent, p, c[latent], c[answer] + x_, cs)
+            return {answer: c[answer], latent: h}
 
         def answer_step(p, c):
-            return {answer: f(f_answer_name, p, c[answer], c[latent]), latent: c[latent]}
+            return {
+                answer: parts.net(parts.f_answer, p, c[answer], c[latent], cs),
+                latent: c[latent],
+            }
 
         carry = recursion.recurse(
             latent_step,
@@ -139,7 +177,7 @@ def build(config, *, answer: str, latent: str, separate: bool, answer_layers: in
             remat_policy=r.remat_policy,
             **recursion.options(r),
         )
-        logits, q_halt, q_continue = heads.apply({"params": dense["heads"]}, carry[answer])
+        logits, q_halt, q_continue = parts.output(dense, carry[answer])
         return jax.lax.stop_gradient(carry), Outputs(logits, q_halt, q_continue)
 
-    return Model(init, initial_carry, reset_carry, apply, m.seq_len, prefix, answer, latent)
+    return Model(init, initial_carry, reset_carry, apply, m.seq_len, parts.prefix, answer, latent)

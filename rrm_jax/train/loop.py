@@ -77,7 +77,7 @@ def schedule_lengths(config, meta) -> tuple[int, int, int]:
 
 # Blocks a resumed run must share with the run that wrote the checkpoint; the others (steps,
 # evaluation, logging, learning rates) may change on resume, and a change is reported.
-FIXED_ON_RESUME = ("data", "model", "recursion", "act", "loss")
+FIXED_ON_RESUME = ("data", "model", "recursion", "act", "loss", "gram")
 # Fields of those blocks that only choose how the same math is computed (kernels, batch slicing,
 # rematerialisation), so a run may resume under another setting.
 FREE_ON_RESUME = (
@@ -86,6 +86,7 @@ FREE_ON_RESUME = (
     "model.attention_chunks",
     "recursion.remat",
     "recursion.remat_policy",
+    "gram.temperature",
 )
 
 

@@ -9,7 +9,15 @@ import sys
 
 import numpy as np
 
-LOSS_KEYS = ("loss", "lm_loss", "q_halt_loss", "q_continue_loss")
+LOSS_KEYS = (
+    "loss",
+    "lm_loss",
+    "q_halt_loss",
+    "q_continue_loss",
+    "kl_loss",
+    "halt_loss",
+    "value_loss",
+)
 NOT_SUMMED = ("lr",)
 
 

@@ -25,13 +25,21 @@ from rrm_jax.train.state import TrainState
 
 
 def make_optimizer(config, total_steps: int) -> tuple[optax.GradientTransformation, Callable]:
-    """AdamATan2 for the dense params and the puzzle-embedding lr schedule (same shape)."""
+    """The dense params' optimizer (AdamATan2, or AdamW for GRAM; global-norm clipping first
+    when optim.grad_clip > 0) and the puzzle-embedding lr schedule (same shape)."""
     o = config.optim
     schedule = optim.warmup_cosine_schedule(o.lr, o.warmup_steps, total_steps, o.lr_min_ratio)
     emb_schedule = optim.warmup_cosine_schedule(
         o.puzzle_emb_lr, o.warmup_steps, total_steps, o.lr_min_ratio
     )
-    tx = optim.adam_atan2(schedule, b1=o.beta1, b2=o.beta2, weight_decay=o.weight_decay)
+    if o.optimizer == "adamw":  # PyTorch's AdamW: decoupled decay lr * wd * w, eps outside sqrt
+        tx = optax.adamw(
+            schedule, b1=o.beta1, b2=o.beta2, eps=o.adam_eps, weight_decay=o.weight_decay
+        )
+    else:
+        tx = optim.adam_atan2(schedule, b1=o.beta1, b2=o.beta2, weight_decay=o.weight_decay)
+    if o.grad_clip > 0:
+        tx = optax.chain(optax.clip_by_global_norm(o.grad_clip), tx)
     return tx, (schedule, emb_schedule)
 
 
@@ -68,6 +76,9 @@ def make_segment_gradients(model, config, batch_size: int) -> Callable:
                 q_continue=out.q_continue,
                 q_continue_target=target,
             )
+            for name, per_row in (out.losses or {}).items():  # the model's own terms (GRAM)
+                parts[name] = per_row.sum()
+                total = total + parts[name]
             return total / batch_size, (new_latent, out, parts, target)
 
         grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
@@ -161,6 +172,9 @@ def make_train_step(model, config, tx, schedules) -> Callable:
             out.logits, out.q_halt, carry.data["labels"], steps, halted
         )
         metrics.update(parts)
+        valid = halted & ((carry.data["labels"] != losses.IGNORE_LABEL).sum(-1) > 0)
+        for name, per_row in (out.metrics or {}).items():  # summed over halted rows, as above
+            metrics[name] = jnp.sum(jnp.where(valid, per_row, 0).astype(jnp.float32))
         metrics["loss"] = loss * batch_size  # a sum, like the other losses
         metrics["lr"] = schedule(state.step - 1)
         return state, act.ActCarry(latent, steps, halted, carry.data), metrics
