@@ -29,7 +29,7 @@ answer; pass@K: oracle). Each row is the TRM row of `experiments/trm.py` it was 
 
 The authors' deterministic baselines (their reproduction of TRM, Table 3): Sudoku-Extreme 87.28,
 Maze-Hard 83.80, ARC-AGI-2 pass@1 7.36 / pass@2 9.72 / pass@100 14.31 (PTRM: 15.97). All PTRM
-numbers are means over 3 seeds (`--config.ptrm.seed`). The paper's PPBench rows (Tables 1, 2, 5)
+numbers are means over 3 seeds (`--config.sampling.seed`). The paper's PPBench rows (Tables 1, 2, 5)
 need the authors' unreleased 294-token tokenisation and trajectory augmentation, and are not
 built.
 
@@ -66,9 +66,9 @@ def _trm(row: str) -> ml_collections.ConfigDict:
 
 
 def _ptrm(c, *, k, d, sigma, selection, chunk=0, batch=0, widths=(), depths=()):
-    c.ptrm.update(
+    c.ptrm.sigma = sigma
+    c.sampling.update(
         dict(
-            sigma=sigma,
             rollouts=k,
             steps=d,
             selection=selection,

@@ -27,7 +27,7 @@ TFDS_NAMES = (
     "graph_coloring",
 )
 HALT_RULES = ("q_halt", "q_halt_vs_continue")
-SELECTIONS = ("best_q", "mode", "pass")
+SELECTIONS = ("best_q", "mode", "value", "pass")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -165,15 +165,21 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.ptrm = dict(
         # PTRM (arXiv 2605.19943), test-time only on the trained model (`models/ptrm.py`):
-        # before every supervision step add sigma * N(0, I) to `target`; run `rollouts` (K)
-        # rollouts of `steps` (D) supervision steps each and select one (`eval/selection.py`).
+        # before every supervision step add sigma * N(0, I) to `target`.
         sigma=0.0,  # 0: off, the deterministic model
         target="z",  # "z": the reasoning latent (the paper's Algorithm 1); "y": the answer state
         positions="all",  # "all" (the puzzle prefix too) or "content"
+    )
+
+    c.sampling = dict(
+        # Test-time width for stochastic models (PTRM's noise, GRAM's prior): run `rollouts`
+        # (K) rollouts of `steps` (D) supervision steps each and select one (`eval/selection.py`,
+        # `eval/scaling.py`), after the usual evaluation. Reported as "<ptrm|gram>/<rule>".
         rollouts=1,  # K
         steps=0,  # D (0: act.max_steps)
         # The headline rule: "best_q" (argmax of the halt logit), "mode" (most frequent
-        # answer) or "pass" (oracle: any rollout right). All three are always reported.
+        # answer), "value" (GRAM's LPRM) or "pass" (oracle: any rollout right). All the rules
+        # the model supports are always reported.
         selection="best_q",
         rollout_chunk=0,  # rollouts run at once, bounding memory (0: all K; must divide K)
         batch_size=0,  # puzzles per rollout batch (0: eval.batch_size); rows = this x chunk
@@ -199,8 +205,8 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.scaling = dict(
         # The test-time scaling harness (`eval/scaling.py`): accuracy over the grid of widths
-        # (rollouts) x depths (supervision steps); () derives powers of two up to ptrm.rollouts
-        # and ptrm.steps.
+        # (rollouts) x depths (supervision steps); () derives powers of two up to
+        # sampling.rollouts and sampling.steps.
         widths=(),
         depths=(),
     )
@@ -358,19 +364,22 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
 
     _one_of(config.loss.type, LOSSES, "loss.type")
 
-    p = config.ptrm
-    _one_of(p.target, ("z", "y"), "ptrm.target")
-    _one_of(p.positions, ("all", "content"), "ptrm.positions")
-    _one_of(p.selection, SELECTIONS, "ptrm.selection")
-    if p.sigma < 0:
+    _one_of(config.ptrm.target, ("z", "y"), "ptrm.target")
+    _one_of(config.ptrm.positions, ("all", "content"), "ptrm.positions")
+    if config.ptrm.sigma < 0:
         raise ConfigError("ptrm.sigma must be >= 0")
+    p = config.sampling
+    _one_of(p.selection, SELECTIONS, "sampling.selection")
+    if p.selection == "value" and m.name != "gram":
+        raise ConfigError("sampling.selection='value' needs a value head (model.name='gram')")
     if p.rollouts < 1 or p.steps < 0 or p.rollout_chunk < 0 or p.batch_size < 0:
         raise ConfigError(
-            "ptrm.rollouts must be >= 1; ptrm.steps, rollout_chunk and batch_size >= 0"
+            "sampling.rollouts must be >= 1; sampling.steps, rollout_chunk and batch_size >= 0"
         )
     if p.rollout_chunk and p.rollouts % p.rollout_chunk:
         raise ConfigError(
-            f"ptrm.rollout_chunk={p.rollout_chunk} does not divide ptrm.rollouts={p.rollouts}"
+            f"sampling.rollout_chunk={p.rollout_chunk} does not divide "
+            f"sampling.rollouts={p.rollouts}"
         )
     for name in ("widths", "depths"):
         values = tuple(config.scaling[name])
@@ -420,7 +429,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     for name, size in (
         ("train.global_batch_size", t.global_batch_size),
         ("eval.batch_size", eval_batch),
-        ("ptrm.batch_size", p.batch_size or eval_batch),
+        ("sampling.batch_size", p.batch_size or eval_batch),
     ):
         if size % devices:
             raise ConfigError(f"{name}={size} is not divisible by the {devices} data devices")

@@ -10,9 +10,10 @@
 
 Runs every test example through all `act.max_steps` segments (as the reference evaluates), prints
 the results table and writes `results.json` and `segments.png` to the workdir. The params file
-holds the dense weights, the puzzle-embedding table and the fixed initial states. With
-`ptrm.sigma` > 0 (experiments/ptrm.py) it also runs PTRM's K rollouts ("ptrm/..." metrics), and
-with `--scaling` the depth x width grid of `rrm_jax.eval.scaling` (scaling.md/.csv/.json/.png).
+holds the dense weights, the puzzle-embedding table and the fixed initial states. For a
+stochastic model (GRAM; TRM/HRM with `ptrm.sigma` > 0, experiments/ptrm.py) it also runs
+`sampling.rollouts` rollouts ("ptrm/..." or "gram/..." metrics), and with `--scaling` the depth x
+width grid of `rrm_jax.eval.scaling` (scaling.md/.csv/.json/.png).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _CHECKPOINT = flags.DEFINE_string(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where results.json and segments.png go.")
 _SCALING = flags.DEFINE_bool(
-    "scaling", False, "Also sweep test-time depth x width (needs ptrm.sigma > 0)."
+    "scaling", False, "Also sweep test-time depth x width (a stochastic model: GRAM, PTRM)."
 )
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -97,17 +98,19 @@ def evaluate_params(config, params: dict, workdir: str, *, scaling: bool = False
     )
     if collect:
         summary.update(eval_lib.task_metrics(data, rows))
-    batches = lambda: loop.eval_batches_for(data.test, config, config.ptrm.batch_size)
+    batches = lambda: loop.eval_batches_for(data.test, config, config.sampling.batch_size)
     to_global = lambda b: parallel.global_batch(b, mesh)
-    if scaling and config.ptrm.sigma <= 0:
-        raise ValueError("--scaling needs a stochastic model: set ptrm.sigma > 0")
-    records, ptrm = None, None
+    if scaling and not model.stochastic:
+        raise ValueError("--scaling needs a stochastic model (GRAM; TRM/HRM with ptrm.sigma > 0)")
+    records, sampled = None, None
     if scaling:  # its largest cell is PTRM's evaluation when the grid ends at (K, D)
-        records, ptrm = scaling_lib.run_grid(config, model, params, batches, to_global, data)
-    if config.ptrm.sigma > 0:
-        if ptrm is None:
-            ptrm = scaling_lib.ptrm_metrics(config, model, params, data, batches(), to_global)
-        summary.update(ptrm)
+        records, sampled = scaling_lib.run_grid(config, model, params, batches, to_global, data)
+    if model.stochastic:
+        if sampled is None:
+            sampled = scaling_lib.sampling_metrics(
+                config, model, params, data, batches(), to_global
+            )
+        summary.update(sampled)
     os.makedirs(workdir, exist_ok=True)
     if jax.process_index() == 0:
         eval_lib.report(summary, config, workdir)

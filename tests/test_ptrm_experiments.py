@@ -43,15 +43,15 @@ def test_row_is_its_trm_row_plus_test_time_noise(row):
     assert c.ptrm.sigma > 0 and c.paper.arxiv == PTRM.ARXIV and c.paper.row
     if row in HEADLINE:
         k, d, sigma, rule, reported = HEADLINE[row]
-        p = c.ptrm
-        assert (p.rollouts, p.steps, p.sigma, p.selection) == (k, d, sigma, rule)
+        p = c.sampling
+        assert (p.rollouts, p.steps, c.ptrm.sigma, p.selection) == (k, d, sigma, rule)
         assert c.paper.reported == reported and rule in c.paper.metric
         assert p.rollouts % (p.rollout_chunk or p.rollouts) == 0
 
 
 def test_sigma_rows_take_sigma_and_reject_other_options():
     assert PTRM.get_config("sigma_maze,sigma=1.5").ptrm.sigma == 1.5
-    assert PTRM.get_config("sigma_maze").ptrm.rollouts == 100
+    assert PTRM.get_config("sigma_maze").sampling.rollouts == 100
     assert PTRM.get_config("sigma_sudoku").eval.max_examples == 1000
     with pytest.raises(ValueError, match="unknown options"):
         PTRM.get_config("sudoku_extreme,sigma=0.5")
@@ -60,7 +60,7 @@ def test_sigma_rows_take_sigma_and_reject_other_options():
 
 
 def _small_ptrm(c):
-    c.ptrm.update(dict(rollouts=4, steps=3, rollout_chunk=2, batch_size=4))
+    c.sampling.update(dict(rollouts=4, steps=3, rollout_chunk=2, batch_size=4))
     return c
 
 
@@ -75,7 +75,7 @@ def test_paper_row_trains_then_runs_ptrm(row, tmp_path):
     assert summary["step"] == 1 and summary["count"] == 4
     for rule in ("best_q", "mode", "rollout_mean"):
         assert 0 <= summary[f"ptrm/{rule}"] <= summary["ptrm/pass"] <= 1
-    assert summary["ptrm/selected"] == summary[f"ptrm/{c.ptrm.selection}"]
+    assert summary["ptrm/selected"] == summary[f"ptrm/{c.sampling.selection}"]
     with open(tmp_path / "run" / "results.json") as f:
         assert "ptrm/pass" in json.load(f)
 
@@ -118,8 +118,8 @@ def test_evaluate_command_runs_ptrm_and_the_scaling_grid_on_a_workdir(tmp_path):
         "--config.train.global_batch_size=8",
         "--config.eval.batch_size=8",
         "--config.eval.plot=False",
-        "--config.ptrm.rollouts=4",
-        "--config.ptrm.steps=2",
+        "--config.sampling.rollouts=4",
+        "--config.sampling.steps=2",
         "--config.scaling.widths=(1,4)",
         "--config.scaling.depths=(1,2,3)",  # PTRM's own (K, D) = (4, 2) is inside the grid
         f"--checkpoint={tmp_path / 'train'}",

@@ -152,16 +152,23 @@ def results_table(summary: dict, paper=None) -> str:
         ("segments ACT would use (mean)", f"{summary['halt_steps']:.2f}"),
         ("exact accuracy at ACT halt", f"{100 * summary['exact_at_halt']:.2f}%"),
     ]
-    for key in sorted(k for k in summary if "/" in k and not k.startswith("ptrm/")):
+    sampled = next((k.split("/")[0] for k in summary if k.endswith("/rollout_mean")), None)
+    for key in sorted(k for k in summary if "/" in k and k.split("/")[0] != sampled):
         if key.startswith("maze/") or key.endswith(("/pass@1", "/pass@2")):  # rest: results.json
             rows.append((key, f"{100 * summary[key]:.2f}%"))
-    if "ptrm/best_q" in summary:  # PTRM's rollouts (eval/scaling.py:ptrm_metrics)
-        rows.append(("PTRM best-Q@K", f"{100 * summary['ptrm/best_q']:.2f}%"))
-        rows.append(("PTRM mode@K", f"{100 * summary['ptrm/mode']:.2f}%"))
-        rows.append(("PTRM pass@K (oracle)", f"{100 * summary['ptrm/pass']:.2f}%"))
-        rows.append(("PTRM one noisy rollout", f"{100 * summary['ptrm/rollout_mean']:.2f}%"))
-        for key in sorted(k for k in summary if k.count("/") >= 2 and k.startswith("ptrm/")):
-            if "/maze/" in key or key.endswith(("/pass@1", "/pass@2")):
+    if sampled is not None:  # K rollouts of a stochastic model (eval/scaling.py)
+        name = sampled.upper()
+        for rule, label in (
+            ("best_q", "best-Q@K"),
+            ("mode", "mode@K"),
+            ("value", "best value@K (LPRM)"),
+            ("pass", "pass@K (oracle)"),
+            ("rollout_mean", "one sampled rollout"),
+        ):
+            if f"{sampled}/{rule}" in summary:
+                rows.append((f"{name} {label}", f"{100 * summary[f'{sampled}/{rule}']:.2f}%"))
+        for key in sorted(k for k in summary if k.count("/") >= 2 and k.startswith(sampled)):
+            if "/maze/" in key or "/csp/" in key or key.endswith(("/pass@1", "/pass@2")):
                 rows.append((key, f"{100 * summary[key]:.2f}%"))
     if paper is not None and paper.reported >= 0:
         rows.append((f"paper ({paper.metric})", f"{paper.reported:.1f}%"))

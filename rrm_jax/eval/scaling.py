@@ -19,10 +19,10 @@ them. This harness measures both on the same puzzles, at matched compute, for an
   scaling.json and scaling.png (accuracy against compute, one line per allocation).
 
 Accuracy here is the exact accuracy per test row (for ARC, per augmented test example; the
-ARC vote over augmentations is PTRM's evaluation, `ptrm_metrics`).
+ARC vote over augmentations is PTRM's evaluation, `sampling_metrics`).
 
-    python -m rrm_jax.eval.scaling --config=experiments/ptrm.py:tiny \
-        --checkpoint=runs/demo --workdir=runs/demo_scaling
+    python -m rrm_jax.evaluate --config=experiments/ptrm.py:tiny \
+        --checkpoint=runs/demo --workdir=runs/demo_scaling --scaling
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def powers_of_two(limit: int) -> tuple[int, ...]:
 
 
 def grid_axes(config) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(widths, depths) of the sweep: `scaling.*`, or powers of two up to ptrm.rollouts/steps."""
-    p = config.ptrm
+    """(widths, depths) of the sweep: `scaling.*`, or powers of two up to sampling.rollouts
+    and sampling.steps."""
+    p = config.sampling
     steps = p.steps or config.act.max_steps
     widths = tuple(sorted(int(w) for w in config.scaling.widths)) or powers_of_two(p.rollouts)
     depths = tuple(sorted(int(d) for d in config.scaling.depths)) or powers_of_two(steps)
@@ -331,19 +332,19 @@ def run_grid(
 ) -> tuple[list[dict], dict | None]:
     """The noisy K x D grid and the deterministic depth line on the same test rows.
 
-    Returns (records, ptrm): when the grid's largest cell is PTRM's (ptrm.rollouts,
-    ptrm.steps) and `data` is given, `ptrm` is `ptrm_metrics`' result read off that cell (the
-    same draws), so the rollouts are not run twice; else None.
+    Returns (records, sampled): when the grid's largest cell is (sampling.rollouts,
+    sampling.steps) and `data` is given, `sampled` is `sampling_metrics`' result read off that
+    cell (the same draws), so the rollouts are not run twice; else None.
     """
     from rrm_jax.eval import evaluate as eval_lib
 
     widths, depths = grid_axes(config)
-    p = config.ptrm
-    is_ptrm_cell = data is not None and (widths[-1], depths[-1]) == (
+    p = config.sampling
+    is_sampling_cell = data is not None and (widths[-1], depths[-1]) == (
         p.rollouts,
         p.steps or config.act.max_steps,
     )
-    collect = is_ptrm_cell and eval_lib.needs_predictions(data)
+    collect = is_sampling_cell and eval_lib.needs_predictions(data)
     key = jax.random.PRNGKey(p.seed)
     noisy_step = jax.jit(
         make_grid_step(
@@ -363,24 +364,31 @@ def run_grid(
     noisy, rows = sweep(noisy_step, params, batches_fn(), to_global, key, collect=collect)
     deterministic, _ = sweep(det_step, params, batches_fn(), to_global, key)
     records = table_rows(config, noisy, deterministic, widths, depths, det_depths)
-    ptrm = _ptrm_summary(config, data, noisy, rows) if is_ptrm_cell else None
-    return records, ptrm
+    sampled = _sampling_summary(config, data, noisy, rows) if is_sampling_cell else None
+    return records, sampled
 
 
 def _chunk(config, rollouts: int) -> int:
-    """ptrm.rollout_chunk when it divides `rollouts`, else all at once."""
-    c = config.ptrm.rollout_chunk
+    """sampling.rollout_chunk when it divides `rollouts`, else all at once."""
+    c = config.sampling.rollout_chunk
     return c if c and rollouts % c == 0 else 0
 
 
-def ptrm_metrics(config, model, params, data, batches: Iterable[dict], to_global) -> dict:
-    """PTRM's evaluation at (ptrm.rollouts, ptrm.steps): "ptrm/{best_q,mode,pass,rollout_mean}"
-    exact accuracies, "ptrm/selected" (the config's headline rule), and the task's own metrics
-    on each rule's selected rows ("ptrm/best_q/maze/lenient", "ptrm/best_q/ARC/trm/pass@2", ...:
-    for ARC, best-Q within each augmented variant, then the usual vote across variants)."""
+def metric_prefix(config) -> str:
+    """ "ptrm" for PTRM's noise on a TRM/HRM, else the model's name ("gram")."""
+    return "ptrm" if config.ptrm.sigma > 0 else config.model.name
+
+
+def sampling_metrics(config, model, params, data, batches: Iterable[dict], to_global) -> dict:
+    """The K-rollout evaluation at (sampling.rollouts, sampling.steps), as PTRM reports it:
+    "<p>/{best_q,mode,pass,rollout_mean}" exact accuracies (and "<p>/value" for GRAM's LPRM),
+    "<p>/selected" (the config's headline rule), and the task's own metrics on each rule's
+    selected rows ("ptrm/best_q/maze/lenient", "ptrm/best_q/ARC/trm/pass@2", ...: for ARC, the
+    best rollout within each augmented variant, then the usual vote across variants); <p> is
+    `metric_prefix`."""
     from rrm_jax.eval import evaluate as eval_lib
 
-    p = config.ptrm
+    p = config.sampling
     collect = eval_lib.needs_predictions(data)
     step = jax.jit(
         make_grid_step(
@@ -395,15 +403,16 @@ def ptrm_metrics(config, model, params, data, batches: Iterable[dict], to_global
     means, rows = sweep(
         step, params, batches, to_global, jax.random.PRNGKey(p.seed), collect=collect
     )
-    return _ptrm_summary(config, data, means, rows)
+    return _sampling_summary(config, data, means, rows)
 
 
-def _ptrm_summary(config, data, means: dict, rows: dict | None) -> dict:
-    """PTRM's metrics from the largest cell of a sweep (and its selected rows, if kept)."""
+def _sampling_summary(config, data, means: dict, rows: dict | None) -> dict:
+    """`sampling_metrics` from the largest cell of a sweep (and its selected rows, if kept)."""
     from rrm_jax.eval import evaluate as eval_lib
 
-    out = {f"ptrm/{k}": float(v[-1, -1]) for k, v in means.items() if k != "count"}
-    out["ptrm/selected"] = out[f"ptrm/{config.ptrm.selection}"]
+    pre = metric_prefix(config)
+    out = {f"{pre}/{k}": float(v[-1, -1]) for k, v in means.items() if k != "count"}
+    out[f"{pre}/selected"] = out[f"{pre}/{config.sampling.selection}"]
     if rows is not None:
         for rule in [k.split("/", 1)[1] for k in rows if k.startswith("preds/")]:
             selected = {
@@ -414,5 +423,5 @@ def _ptrm_summary(config, data, means: dict, rows: dict | None) -> dict:
                 "q_halt": rows[f"q_halt/{rule}"],
             }
             for k, v in eval_lib.task_metrics(data, selected).items():
-                out[f"ptrm/{rule}/{k}"] = v
+                out[f"{pre}/{rule}/{k}"] = v
     return out

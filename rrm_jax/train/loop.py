@@ -277,18 +277,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         return {"step": step, **last_train}
     if summary is None:  # resumed at the end: evaluate what is there
         summary = evaluate(step)
-    if config.ptrm.sigma > 0 and step == total:  # PTRM's K rollouts, once, on the final weights
+    if model.stochastic and step == total:  # K rollouts (PTRM, GRAM), once, on the final weights
         summary.update(
-            scaling_lib.ptrm_metrics(
+            scaling_lib.sampling_metrics(
                 config,
                 model,
                 state_lib.eval_params(state, config.eval.use_ema),
                 data,
-                eval_batches_for(data.test, config, config.ptrm.batch_size),
+                eval_batches_for(data.test, config, config.sampling.batch_size),
                 lambda b: parallel.global_batch(b, mesh),
             )
         )
-        writer.write(step, "eval", {k: v for k, v in summary.items() if k.startswith("ptrm/")})
+        prefix = scaling_lib.metric_prefix(config) + "/"
+        writer.write(step, "eval", {k: v for k, v in summary.items() if k.startswith(prefix)})
     checkpointer.close()
     writer.close()
     summary["step"] = step

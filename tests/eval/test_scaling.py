@@ -36,7 +36,9 @@ def _config(sigma=0.5, **ptrm_fields):
     )
     c.recursion.update(dict(cycles=2, latent_steps=2))
     c.act.update(dict(max_steps=4))
-    c.ptrm.update(dict(sigma=sigma, **ptrm_fields))
+    c.ptrm.sigma = sigma
+    for k, v in ptrm_fields.items():
+        (c.ptrm if k in c.ptrm else c.sampling)[k] = v
     c.data.update(dict(source="sudoku"))
     return c
 
@@ -358,7 +360,7 @@ def test_hrm_takes_the_noise_on_z_l_and_runs_rollouts():
 
 def test_ptrm_metrics_read_off_the_grid_equal_a_separate_run():
     """`run_grid` ending at PTRM's (K, D) reports PTRM's metrics from that cell; they equal
-    `ptrm_metrics` run on its own."""
+    `sampling_metrics` run on its own."""
     import types
 
     c = _config(rollouts=4, steps=3)
@@ -368,7 +370,7 @@ def test_ptrm_metrics_read_off_the_grid_equal_a_separate_run():
     for b in batches:
         b["inputs"] = b["labels"].copy()
     records, from_grid = scaling.run_grid(c, model, {}, lambda: iter(batches), lambda b: b, data)
-    alone = scaling.ptrm_metrics(c, model, {}, data, iter(batches), lambda b: b)
+    alone = scaling.sampling_metrics(c, model, {}, data, iter(batches), lambda b: b)
     assert from_grid == alone and set(alone) >= {"ptrm/best_q", "ptrm/pass", "ptrm/selected"}
     cell = next(r for r in records if (r["K"], r["D"]) == (4, 3))
     assert cell["best_q"] == alone["ptrm/best_q"] and cell["allocation"] == "mixed"
