@@ -201,6 +201,9 @@ def base_config() -> ml_collections.ConfigDict:
         lprm_target="token",  # "token" accuracy or "exact" correctness of the prior's answer
         head_rollout="prior",  # fit halting and LPRM on a separate "prior" rollout, or "posterior"
         temperature=1.0,  # test time: scale of the prior's std (1: the prior itself)
+        # Table 3(b)'s noise ablations: "learned" N(mu, sigma^2), "none", "std_only" N(0, s^2),
+        # "mean_only" N(mu, 0) (see models/gram.py).
+        guidance="learned",
     )
 
     c.scaling = dict(
@@ -345,6 +348,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _one_of(gr.kl_reduce, ("token_mean", "sum"), "gram.kl_reduce")
         _one_of(gr.lprm_target, ("token", "exact"), "gram.lprm_target")
         _one_of(gr.head_rollout, ("prior", "posterior"), "gram.head_rollout")
+        _one_of(gr.guidance, ("learned", "none", "std_only", "mean_only"), "gram.guidance")
         if not 0.0 <= gr.kl_balance <= 1.0 or gr.kl_beta < 0:
             raise ConfigError("gram.kl_balance must be in [0, 1] and gram.kl_beta >= 0")
         if not 0 < gr.min_std < gr.init_std:

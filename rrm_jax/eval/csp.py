@@ -442,6 +442,30 @@ def graph_coloring_metrics(samples, inputs, num_solutions, n: int) -> dict[str, 
     }
 
 
+def problem_size(kind: str, seq_len: int) -> int:
+    """n of a puzzle from its sequence length: the board side, or the number of nodes."""
+    if kind == "n_queens":
+        n = math.isqrt(seq_len)
+        if n * n != seq_len:
+            raise ValueError(f"an N-Queens board has N*N tokens, got {seq_len}")
+        return n
+    if kind == "graph_coloring":
+        return graph_nodes(seq_len)
+    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+
+def task_metrics(kind: str, inputs, samples) -> dict[str, float]:
+    """The paper's metrics of sampled answers [P, S, seq_len] to puzzles `inputs` [P, seq_len]:
+    "accuracy" and "coverage" (and the graph-colouring conflicts). The number of solutions of
+    each puzzle is enumerated from its input (`enumerate_solutions`), so any subset of a test
+    split can be scored."""
+    inputs = np.asarray(inputs)
+    n = problem_size(kind, inputs.shape[-1])
+    counts = [len(enumerate_solutions(kind, tuple(int(t) for t in row), n)) for row in inputs]
+    metrics = n_queens_metrics if kind == "n_queens" else graph_coloring_metrics
+    return metrics(np.asarray(samples), inputs, counts, n)
+
+
 __all__ = [
     "COLORING_VOCAB",
     "COLOR_BASE",
@@ -455,6 +479,8 @@ __all__ = [
     "QUEENS_VOCAB",
     "accuracy",
     "adjacency",
+    "problem_size",
+    "task_metrics",
     "canonical_coloring",
     "canonical_colorings",
     "coloring_labels",

@@ -154,7 +154,7 @@ def results_table(summary: dict, paper=None) -> str:
     ]
     sampled = next((k.split("/")[0] for k in summary if k.endswith("/rollout_mean")), None)
     for key in sorted(k for k in summary if "/" in k and k.split("/")[0] != sampled):
-        if key.startswith("maze/") or key.endswith(("/pass@1", "/pass@2")):  # rest: results.json
+        if key.startswith(("maze/", "csp/")) or key.endswith(("/pass@1", "/pass@2")):
             rows.append((key, f"{100 * summary[key]:.2f}%"))
     if sampled is not None:  # K rollouts of a stochastic model (eval/scaling.py)
         name = sampled.upper()
@@ -219,19 +219,28 @@ def report(summary: dict, config, workdir: str) -> None:
         print(f"plot: {path}", flush=True)
 
 
+CSP_KINDS = ("n_queens", "graph_coloring")
+
+
 def needs_predictions(data) -> bool:
     """Whether the dataset's task-specific evaluator needs the per-row predictions."""
-    return data.kind in ("maze", "arc")
+    return data.kind in ("maze", "arc") + CSP_KINDS
 
 
 def task_metrics(data, rows: dict) -> dict:
     """The benchmark's own metrics from collected predictions: Maze's exact and lenient
-    (any shortest path) accuracy; ARC's pass@K under the HRM and the TRM scoring rules."""
+    (any shortest path) accuracy; ARC's pass@K under the HRM and the TRM scoring rules; the
+    CSPs' rule-checked accuracy and coverage ("csp/...")."""
     if data.kind == "maze":
         from rrm_jax.eval import maze
 
         m = maze.summary(rows["preds"], rows["labels"], rows["inputs"])
         return {"maze/exact": m["exact_accuracy"], "maze/lenient": m["lenient_accuracy"]}
+    if data.kind in CSP_KINDS:  # multi-solution: scored by the rules, one sample per puzzle
+        from rrm_jax.eval import csp
+
+        m = csp.task_metrics(data.kind, rows["inputs"], rows["preds"][:, None])
+        return {f"csp/{k}": v for k, v in m.items()}
     if data.kind == "arc":
         from rrm_jax.eval import arc
 

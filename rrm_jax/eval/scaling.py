@@ -77,6 +77,7 @@ def make_grid_step(
     chunk: int = 0,
     noise: bool = True,
     keep_rows: bool = False,
+    keep_samples: bool = False,
 ) -> Callable:
     """Builds `step(params, batch, key) -> (sums, rows)` for one batch.
 
@@ -84,7 +85,8 @@ def make_grid_step(
     [len(depths), len(widths)] of summed correctness. With `keep_rows`, `rows` holds for each
     rule of `selection.RULES` the selected answer "preds/{rule}" [B, L] and halt logit
     "q_halt/{rule}" [B] at the largest width and depth (for the task's own evaluator), and the
-    rows' "exact/{rule}"; else it is empty.
+    rows' "exact/{rule}"; else it is empty. With `keep_samples` it also holds every rollout's
+    answer "samples" [B, K, L] at the largest cell (for multi-solution coverage).
     """
     widths, depths = tuple(sorted(widths)), tuple(sorted(depths))
     run = rollouts_lib.make_rollouts(
@@ -124,6 +126,8 @@ def make_grid_step(
                 rows[f"preds/{rule}"] = selection.pick(p, index).astype(jnp.int32)
                 rows[f"q_halt/{rule}"] = selection.pick(qq, index)
                 rows[f"exact/{rule}"] = selection.pick(ex, index)
+        if keep_samples:
+            rows["samples"] = preds[-1]
         return sums, rows
 
     step.widths, step.depths = widths, depths
@@ -345,6 +349,7 @@ def run_grid(
         p.steps or config.act.max_steps,
     )
     collect = is_sampling_cell and eval_lib.needs_predictions(data)
+    samples = collect and data.kind in eval_lib.CSP_KINDS
     key = jax.random.PRNGKey(p.seed)
     noisy_step = jax.jit(
         make_grid_step(
@@ -354,6 +359,7 @@ def run_grid(
             chunk=_chunk(config, widths[-1]),
             noise=True,
             keep_rows=collect,
+            keep_samples=samples,
         )
     )
     # The depth-only line goes as deep as the widest cell's compute, so that every budget of
@@ -398,6 +404,7 @@ def sampling_metrics(config, model, params, data, batches: Iterable[dict], to_gl
             chunk=p.rollout_chunk,
             noise=True,
             keep_rows=collect,
+            keep_samples=collect and data.kind in eval_lib.CSP_KINDS,
         )
     )
     means, rows = sweep(
@@ -413,6 +420,11 @@ def _sampling_summary(config, data, means: dict, rows: dict | None) -> dict:
     pre = metric_prefix(config)
     out = {f"{pre}/{k}": float(v[-1, -1]) for k, v in means.items() if k != "count"}
     out[f"{pre}/selected"] = out[f"{pre}/{config.sampling.selection}"]
+    if rows is not None and "samples" in rows:  # all K answers: the CSPs' accuracy, coverage
+        from rrm_jax.eval import csp
+
+        for k, v in csp.task_metrics(data.kind, rows["inputs"], rows["samples"]).items():
+            out[f"{pre}/csp/{k}"] = v
     if rows is not None:
         for rule in [k.split("/", 1)[1] for k in rows if k.startswith("preds/")]:
             selected = {

@@ -87,9 +87,12 @@ class Parts:
         return dense
 
     def puzzle_table(self) -> jax.Array:
-        # Zero-initialised, like the reference's CastedSparseEmbedding(init_std=0).
+        # Zero-initialised, like the reference's CastedSparseEmbedding(init_std=0). Without a
+        # puzzle embedding (ndim 0) a one-column table that is never read stands in for it
+        # (checkpoints cannot hold zero-size arrays).
         m = self.config.model
-        return jnp.zeros((max(m.num_puzzle_identifiers, 1), m.puzzle_emb_ndim), jnp.float32)
+        width = m.puzzle_emb_ndim or 1
+        return jnp.zeros((max(m.num_puzzle_identifiers, 1), width), jnp.float32)
 
     def input(self, params: dict, batch: dict) -> jax.Array:
         """x: the embedded inputs with the puzzle prefix [B, S, D]."""

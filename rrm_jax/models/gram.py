@@ -59,6 +59,11 @@ STD_PARAMS = ("softplus", "exp")
 LPRM_TARGETS = ("token", "exact")
 KL_REDUCES = ("token_mean", "sum")
 HEAD_ROLLOUTS = ("prior", "posterior")
+# The paper's Table 3(b) ablations of the noise: "learned" N(mu, sigma^2) (GRAM), "none" (no
+# noise, no KL), "std_only" N(0, sigma^2) (the prior's mean fixed at 0), "mean_only" N(mu, 0)
+# (no spread: eps is the mean; the KL, infinite for point masses, is replaced by the squared
+# distance of the means, 0.5 ||mu_q - mu_p||^2, the KL of unit-variance Gaussians).
+GUIDANCE = ("learned", "none", "std_only", "mean_only")
 
 
 class GaussianHead(nn.Module):
@@ -119,6 +124,7 @@ def build(config) -> Model:
         ("lprm_target", g.lprm_target, LPRM_TARGETS),
         ("kl_reduce", g.kl_reduce, KL_REDUCES),
         ("head_rollout", g.head_rollout, HEAD_ROLLOUTS),
+        ("guidance", g.guidance, GUIDANCE),
     ):
         if value not in allowed:
             raise ValueError(f"gram.{name}={value!r}; expected one of {allowed}")
@@ -209,23 +215,44 @@ def build(config) -> Model:
         def prior_step(stream, temperature):
             def step(p, c):
                 u = propose(p, c)
-                mu, std = prior_head.apply({"params": p["prior"]}, u)
+                mu, std = prior_noise(p, u)
                 eps = mu + temperature * std * draw(keys_B, c["n"], stream)
                 return {**c, "h": (u.astype(jnp.float32) + eps).astype(dtype), "n": c["n"] + 1}
 
             return step
 
+        def prior_noise(p, u):
+            mu, std = prior_head.apply({"params": p["prior"]}, u)
+            if g.guidance in ("none", "std_only"):
+                mu = jnp.zeros_like(mu)
+            if g.guidance in ("none", "mean_only"):
+                std = jnp.zeros_like(std)
+            return mu, std
+
         def posterior_step(p, c):
             u = propose(p, c)
-            mu_p, std_p = prior_head.apply({"params": p["prior"]}, u)
+            mu_p, std_p = prior_noise(p, u)
             labels = batch["labels"]
             seen = labels != losses.IGNORE_LABEL
             y = label_embed.apply({"params": p["label_embed"]}, jnp.where(seen, labels, 0))
             y = (y * seen[..., None]).astype(dtype)
             y = jnp.pad(y, ((0, 0), (prefix, 0), (0, 0)))
             mu_q, std_q = posterior_head.apply({"params": p["posterior"]}, u + y)
+            if g.guidance == "none":
+                mu_q, std_q = mu_p, std_p
+            if g.guidance == "mean_only":
+                std_q = std_p
             eps = mu_q + std_q * draw(keys_B, c["n"], 0)
-            kl = kl_per_row(balanced_kl(mu_q, std_q, mu_p, std_p, g.kl_balance))
+            if g.guidance == "learned" or g.guidance == "std_only":
+                kl = kl_per_row(balanced_kl(mu_q, std_q, mu_p, std_p, g.kl_balance))
+            elif g.guidance == "mean_only":
+                sg = jax.lax.stop_gradient
+                sq = g.kl_balance * jnp.square(sg(mu_q) - mu_p) + (1 - g.kl_balance) * jnp.square(
+                    mu_q - sg(mu_p)
+                )
+                kl = kl_per_row(0.5 * sq)
+            else:
+                kl = jnp.zeros(u.shape[:1], jnp.float32)
             h = (u.astype(jnp.float32) + eps).astype(dtype)
             return {**c, "h": h, "n": c["n"] + 1, "kl": kl}
 

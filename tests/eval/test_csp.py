@@ -240,3 +240,17 @@ def test_graph_coloring_metrics_count_renamed_colours_once():
     assert m["coverage"] == pytest.approx(2 / len(sols))
     assert m["conflicts"] == pytest.approx(0.25) and m["conflicts_total"] == pytest.approx(0.25)
     assert (np.asarray(csp.canonical_coloring(samples[0, :2, t:])) == [0, 1, 0, 1]).all()
+
+
+def test_task_metrics_enumerate_the_solutions_from_the_inputs():
+    n = 8
+    sol = _board(EIGHT, n)
+    queens = np.flatnonzero(sol == csp.QUEEN)
+    puzzle = _without(sol, queens[:5])
+    answers = csp.n_queens_completions(puzzle, n)  # 3 of them
+    samples = np.stack([answers[0], answers[1], answers[1], puzzle])  # the last is incomplete
+    m = csp.task_metrics("n_queens", puzzle[None], samples[None])
+    assert m == pytest.approx({"accuracy": 0.75, "coverage": 2 / 3})
+    assert csp.problem_size("n_queens", 64) == 8 and csp.problem_size("graph_coloring", 36) == 8
+    with pytest.raises(ValueError, match="N\\*N"):
+        csp.problem_size("n_queens", 63)
