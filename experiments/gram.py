@@ -92,7 +92,8 @@ def _gram(c, *, beta, low_steps, samples, selection="value", mlp=False):
         )
     )
     c.train.global_batch_size = 768
-    c.sampling.update(dict(rollouts=samples, steps=0, selection=selection))
+    # N samples from the prior, depth by ACT with N_sup as the maximum (App. A.1, Sec. 2.3)
+    c.sampling.update(dict(rollouts=samples, steps=0, selection=selection, act_halt=True))
 
 
 def _paper(c, table, row, metric, reported, notes=""):
@@ -201,7 +202,7 @@ def tiny(c, model: str = "gram"):
         c.loss.q_weight = 0.0
         c.gram.update(dict(kl_beta=0.07))
         c.optim.update(dict(optimizer="adamw", grad_clip=1.0, beta2=0.999))
-        c.sampling.update(dict(rollouts=20, steps=0, selection="mode"))
+        c.sampling.update(dict(rollouts=20, steps=0, selection="mode", act_halt=True))
     set_paper(
         c,
         arxiv=ARXIV,

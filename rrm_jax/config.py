@@ -184,6 +184,9 @@ def base_config() -> ml_collections.ConfigDict:
         rollout_chunk=0,  # rollouts run at once, bounding memory (0: all K; must divide K)
         batch_size=0,  # puzzles per rollout batch (0: eval.batch_size); rows = this x chunk
         seed=0,  # the noise key
+        # Depth by ACT with `steps` as the maximum (GRAM): a rollout keeps the answer of its
+        # first step with q_halt > 0. False: every rollout runs all `steps` (PTRM).
+        act_halt=False,
     )
 
     c.gram = dict(
@@ -191,7 +194,9 @@ def base_config() -> ml_collections.ConfigDict:
         # the paper leaves open (each documented in models/gram.py).
         kl_beta=0.1,  # beta: Sudoku 0.1, ARC-1 0.04, ARC-2 0.1, N-Queens 0.07/0.045, GC 0.5/0.45
         kl_balance=0.8,  # alpha of the DreamerV2 KL balancing
-        kl_reduce="token_mean",  # KL summed over D, averaged ("token_mean") or summed over S
+        # KL summed over D and over positions ("sum"), or averaged over positions ("token_mean":
+        # on the tiny N-Queens run the posterior then leaks the answer, see models/gram.py)
+        kl_reduce="sum",
         noise_head="swiglu",  # "swiglu" MLP or "linear", then a zero-init linear to (mu, std)
         std_param="softplus",  # "softplus" or "exp"
         init_std=0.1,  # the noise std at init (prior = posterior then)

@@ -36,6 +36,7 @@ def make_rollouts(
     record: Sequence[int] | None = None,
     chunk: int = 0,
     noise: bool = True,
+    act_halt: bool = False,
 ) -> Callable:
     """Builds `run(params, batch, key) -> {"preds": [R, B, K, L], "q_halt": [R, B, K]}` (and
     "value" [R, B, K] for models with a value head, GRAM's LPRM).
@@ -48,6 +49,10 @@ def make_rollouts(
       chunk: rollouts run at once (0: all K); must divide K.
       noise: pass the per-row keys to `model.apply` (False: the deterministic model; then all
         rollouts are identical and K should be 1).
+      act_halt: depth by ACT with D as the maximum (GRAM's sampling): a rollout stops after the
+        first step whose q_halt > 0 and keeps that step's answer and scores from then on (the
+        program still runs D steps: shapes are static); "segments" [R, B, K] says how many
+        steps each rollout used by each recorded depth.
 
     `preds` is the argmax answer (int8 when the vocabulary fits, else int32) without the puzzle
     prefix; `q_halt` the fp32 halt logit. `batch` needs "inputs" and "puzzle_identifiers".
@@ -72,8 +77,14 @@ def make_rollouts(
         rollout = first + jnp.repeat(jnp.arange(chunk), b)
         row = jnp.tile(jnp.arange(b), chunk)
         carry = model.reset_carry(params, model.initial_carry(folded), jnp.ones((chunk * b,), bool))
+        rows = chunk * b
+        # What the outputs look like (a value head or not, the vocabulary), without running it.
+        shapes = jax.eval_shape(lambda p, c: model.apply(p, c, folded)[1], params, carry)
+        model_has_value = shapes.value is not None
+        small_vocab = shapes.logits.shape[-1] <= 127
 
-        def step(carry, t):
+        def step(state, t):
+            carry, done, kept_preds, kept_scores = state
             rng = None
             if noise:
                 k_t = jax.random.fold_in(key, t)
@@ -81,12 +92,25 @@ def make_rollouts(
                     rollout, row
                 )
             carry, out = model.apply(params, carry, folded, rng=rng, training=False)
-            vocab = out.logits.shape[-1]
-            preds = jnp.argmax(out.logits, axis=-1).astype(jnp.int8 if vocab <= 127 else jnp.int32)
+            preds = jnp.argmax(out.logits, axis=-1).astype(jnp.int8 if small_vocab else jnp.int32)
             scores = [out.q_halt] + ([] if out.value is None else [out.value])
-            return carry, (preds, jnp.stack(scores, -1).astype(jnp.float32))
+            scores = jnp.stack(scores, -1).astype(jnp.float32)
+            if act_halt:  # halted rollouts keep the answer and scores of their halting step
+                preds = jnp.where(done[:, None], kept_preds, preds)
+                used = jnp.where(done, kept_scores[:, -1], (t + 1).astype(jnp.float32))
+                scores = jnp.where(done[:, None], kept_scores[:, :-1], scores)
+                scores = jnp.concatenate([scores, used[:, None]], -1)
+                done = done | (scores[:, 0] > 0)
+            return (carry, done, preds, scores), (preds, scores)
 
-        _, (preds_T, s_T) = jax.lax.scan(step, carry, jnp.arange(steps))
+        width = 1 + (1 if model_has_value else 0) + (1 if act_halt else 0)
+        init = (
+            carry,
+            jnp.zeros((rows,), bool),
+            jnp.zeros((rows, model.seq_len), jnp.int8 if small_vocab else jnp.int32),
+            jnp.zeros((rows, width), jnp.float32),
+        )
+        _, (preds_T, s_T) = jax.lax.scan(step, init, jnp.arange(steps))
         preds = preds_T[picks].reshape(len(record), chunk, b, -1)
         scores = s_T[picks].reshape(len(record), chunk, b, -1)
         return preds, scores
@@ -103,8 +127,10 @@ def make_rollouts(
                 jnp.moveaxis(t, 0, 1).reshape(len(record), rollouts, *t.shape[3:]) for t in out_n
             )
         out = {"preds": jnp.swapaxes(preds, 1, 2), "q_halt": jnp.swapaxes(scores[..., 0], 1, 2)}
-        if scores.shape[-1] > 1:
+        if scores.shape[-1] - act_halt > 1:  # a value head
             out["value"] = jnp.swapaxes(scores[..., 1], 1, 2)
+        if act_halt:
+            out["segments"] = jnp.swapaxes(scores[..., -1], 1, 2)
         return out
 
     run.record = record

@@ -78,6 +78,7 @@ def make_grid_step(
     noise: bool = True,
     keep_rows: bool = False,
     keep_samples: bool = False,
+    act_halt: bool = False,
 ) -> Callable:
     """Builds `step(params, batch, key) -> (sums, rows)` for one batch.
 
@@ -86,7 +87,9 @@ def make_grid_step(
     rule of `selection.RULES` the selected answer "preds/{rule}" [B, L] and halt logit
     "q_halt/{rule}" [B] at the largest width and depth (for the task's own evaluator), and the
     rows' "exact/{rule}"; else it is empty. With `keep_samples` it also holds every rollout's
-    answer "samples" [B, K, L] at the largest cell (for multi-solution coverage).
+    answer "samples" [B, K, L] at the largest cell (for multi-solution coverage). With
+    `act_halt` (depth by ACT, see `rollouts.make_rollouts`) `sums` adds "segments", the summed
+    mean number of supervision steps the rollouts used.
     """
     widths, depths = tuple(sorted(widths)), tuple(sorted(depths))
     run = rollouts_lib.make_rollouts(
@@ -96,6 +99,7 @@ def make_grid_step(
         record=depths,
         chunk=chunk,
         noise=noise,
+        act_halt=act_halt,
     )
 
     def step(params: dict, batch: dict, key: jax.Array):
@@ -116,6 +120,10 @@ def make_grid_step(
                 cells[rule].append((chosen * w).sum(-1))
             cells["pass"].append((selection.passed(ex) * w).sum(-1))
             cells["rollout_mean"].append((ex.mean(-1) * w).sum(-1))
+            if act_halt:
+                cells.setdefault("segments", []).append(
+                    (out["segments"][:, :, :width].mean(-1) * w).sum(-1)
+                )
         sums = {"count": w.sum(), **{k: jnp.stack(v, axis=-1) for k, v in cells.items()}}
         rows = {}
         if keep_rows:
@@ -186,7 +194,8 @@ def table_rows(
                 K=1,
                 D=d,
                 compute=d * per_segment,
-                **{m: det for m in noisy if m != "count"},
+                **{m: det for m in noisy if m not in ("count", "segments")},
+                **({"segments": float(d)} if "segments" in noisy else {}),
             )
         )
     for i, d in enumerate(depths):
@@ -360,6 +369,7 @@ def run_grid(
             noise=True,
             keep_rows=collect,
             keep_samples=samples,
+            act_halt=p.act_halt,
         )
     )
     # The depth-only line goes as deep as the widest cell's compute, so that every budget of
@@ -405,6 +415,7 @@ def sampling_metrics(config, model, params, data, batches: Iterable[dict], to_gl
             noise=True,
             keep_rows=collect,
             keep_samples=collect and data.kind in eval_lib.CSP_KINDS,
+            act_halt=p.act_halt,
         )
     )
     means, rows = sweep(

@@ -376,3 +376,28 @@ def test_ptrm_metrics_read_off_the_grid_equal_a_separate_run():
     assert cell["best_q"] == alone["ptrm/best_q"] and cell["allocation"] == "mixed"
     c.scaling.depths = (1, 2)  # the grid no longer ends at PTRM's cell
     assert scaling.run_grid(c, model, {}, lambda: iter(batches), lambda b: b, data)[1] is None
+
+
+def test_act_halting_keeps_each_rollouts_answer_from_its_first_halting_step():
+    model = _coin_model()
+    batch = _batch(6, seed=5)
+    batch["inputs"] = batch["labels"].copy()
+    key, depths = jax.random.PRNGKey(4), (1, 2, 3, 4)
+    free = rollouts_lib.make_rollouts(model, rollouts=5, steps=4, record=depths)({}, batch, key)
+    halt = rollouts_lib.make_rollouts(model, rollouts=5, steps=4, record=depths, act_halt=True)(
+        {}, batch, key
+    )
+    q, preds = np.asarray(free["q_halt"]), np.asarray(free["preds"])  # the same draws
+    for b in range(6):
+        for k in range(5):
+            wants = np.flatnonzero(q[:, b, k] > 0)
+            stop = wants[0] if len(wants) else 3  # 0-based step of the answer kept
+            for r in range(4):
+                src = min(r, stop)
+                np.testing.assert_array_equal(halt["preds"][r, b, k], preds[src, b, k])
+                assert halt["q_halt"][r, b, k] == q[src, b, k]
+                assert halt["segments"][r, b, k] == src + 1
+    grid = scaling.make_grid_step(model, widths=(5,), depths=(4,), act_halt=True)
+    sums, _ = grid({}, {**batch, "valid": np.ones((6,), bool)}, key)
+    want = np.asarray(halt["segments"][-1]).mean(-1).sum()
+    assert float(sums["segments"][0, 0]) == pytest.approx(want)
