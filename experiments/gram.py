@@ -42,12 +42,9 @@ choices and the `gram` block switches them.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import ml_collections
 
-from rrm_jax.config import parse_arg, set_paper
+from rrm_jax.config import parse_arg, set_paper, sibling_row
 
 ARXIV = "2605.19376"
 HARDWARE = "8x NVIDIA RTX Pro 6000 (the baselines' setup, App. C.1.1)"
@@ -55,11 +52,7 @@ HARDWARE = "8x NVIDIA RTX Pro 6000 (the baselines' setup, App. C.1.1)"
 
 def _trm(row: str) -> ml_collections.ConfigDict:
     """A TRM row of experiments/trm.py (loaded by path): its data and schedule."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trm.py")
-    spec = importlib.util.spec_from_file_location("_rrm_experiments_trm", path)
-    trm = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trm)
-    return trm.get_config(row)
+    return sibling_row(__file__, "trm.py", row)
 
 
 def _gram(c, *, beta, low_steps, samples, selection="value", mlp=False):

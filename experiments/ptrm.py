@@ -45,12 +45,9 @@ test split.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import ml_collections
 
-from rrm_jax.config import parse_arg, set_paper
+from rrm_jax.config import parse_arg, set_paper, sibling_row
 
 ARXIV = "2605.19943"
 SIGMAS = (0.1, 0.2, 0.3, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0)
@@ -58,11 +55,7 @@ SIGMAS = (0.1, 0.2, 0.3, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0)
 
 def _trm(row: str) -> ml_collections.ConfigDict:
     """The TRM row the PTRM row runs on (experiments/trm.py, loaded by path)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trm.py")
-    spec = importlib.util.spec_from_file_location("_rrm_experiments_trm", path)
-    trm = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trm)
-    return trm.get_config(row)
+    return sibling_row(__file__, "trm.py", row)
 
 
 def _ptrm(c, *, k, d, sigma, selection, chunk=0, batch=0, widths=(), depths=()):

@@ -458,6 +458,20 @@ def parse_arg(arg: str | None, default: str) -> tuple[str, dict[str, str]]:
     return parts[0], options
 
 
+def sibling_row(experiment_file: str, name: str, row: str) -> ml_collections.ConfigDict:
+    """`get_config(row)` of the experiment file `name` (e.g. "trm.py") in the folder of
+    `experiment_file`, loaded by path: a paper that builds on another's rows (PTRM and GRAM
+    on TRM's) starts from them."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(experiment_file)), name)
+    spec = importlib.util.spec_from_file_location(f"_rrm_experiments_{name[:-3]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(row)
+
+
 def set_paper(c: ml_collections.ConfigDict, **fields) -> None:
     """Fills the `paper` block (arxiv, table, row, metric, reported, hardware, notes)."""
     unknown = set(fields) - set(c.paper.keys())
