@@ -118,7 +118,8 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.loss = dict(
         type="stablemax",
-        q_weight=0.5,  # total = lm + q_weight * (q_halt [+ q_continue])
+        q_weight=0.5,  # total = lm_weight * lm + q_weight * (q_halt [+ q_continue])
+        lm_weight=1.0,  # 0 for models whose Outputs.losses replace the answer's cross-entropy
     )
 
     c.optim = dict(

@@ -5,7 +5,8 @@ Matches `models/losses.py` of the official code (`ACTLossHead`):
 * lm loss: per-sequence MEAN over counted tokens, SUMMED over all rows (halted or not); the
   trainer divides the total by the global batch size, so the gradient is a global mean;
 * q_halt loss: BCE-with-logits of q_halt against "the whole sequence is exactly right", summed;
-* total = lm + 0.5 * (q_halt [+ q_continue]).
+* total = lm + 0.5 * (q_halt [+ q_continue]); `lm_weight` (default 1) scales the lm term, for
+  models whose own loss terms replace it (they return them in `Outputs.losses`).
 Stablemax (Prieto et al. 2025) is the default. The reference evaluates it in float64; here it runs
 in float32 through log-differences (x64 is off by default in JAX), which agrees with a float64
 reference to ~1e-6 relative (tested).
@@ -69,6 +70,7 @@ def act_loss(
     *,
     kind: str = "stablemax",
     q_weight: float = 0.5,
+    lm_weight: float = 1.0,
     q_continue: jax.Array | None = None,
     q_continue_target: jax.Array | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -89,7 +91,7 @@ def act_loss(
         q_cont_loss = jnp.sum(binary_cross_entropy(q_continue, q_continue_target))
         parts["q_continue_loss"] = q_cont_loss
         q_total = q_total + q_cont_loss
-    return lm + q_weight * q_total, parts
+    return lm_weight * lm + q_weight * q_total, parts
 
 
 def segment_metrics(

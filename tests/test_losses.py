@@ -63,6 +63,8 @@ def test_act_loss_normalisation():
     assert float(parts["lm_loss"]) == pytest.approx(lm, rel=1e-5)
     assert float(parts["q_halt_loss"]) == pytest.approx(bce, rel=1e-5)
     assert float(total) == pytest.approx(lm + 0.5 * bce, rel=1e-5)
+    total, _ = losses.act_loss(jnp.asarray(logits), q_halt, jnp.asarray(labels), lm_weight=0.25)
+    assert float(total) == pytest.approx(0.25 * lm + 0.5 * bce, rel=1e-5)
 
 
 def test_q_target_gets_no_gradient_through_correctness():

@@ -73,6 +73,7 @@ def make_segment_gradients(model, config, batch_size: int) -> Callable:
                 local_data["labels"],
                 kind=config.loss.type,
                 q_weight=config.loss.q_weight,
+                lm_weight=config.loss.lm_weight,
                 q_continue=out.q_continue,
                 q_continue_target=target,
             )
