@@ -90,6 +90,11 @@ def base_config() -> ml_collections.ConfigDict:
         puzzle_emb_ndim=512,
         puzzle_emb_len=16,
         dtype="bfloat16",  # compute dtype; params are always fp32
+        # GRAM's stochastic TRM baselines (`models/stochastic.py`): each trajectory starts from
+        # its own N(0, I) draw (`init_noise`), or test-time answers are "sample"d from the
+        # output distribution instead of its "argmax" (`decoder`).
+        init_noise=False,
+        decoder="argmax",
         # Filled from the data when 0:
         vocab_size=0,
         seq_len=0,
@@ -210,6 +215,12 @@ def base_config() -> ml_collections.ConfigDict:
         # Table 3(b)'s noise ablations: "learned" N(mu, sigma^2), "none", "std_only" N(0, s^2),
         # "mean_only" N(mu, 0) (see models/gram.py).
         guidance="learned",
+        # Table 3's other ablations (see models/gram.py): no low-level state ("without HR"),
+        # the noise head predicting the state itself ("direct prediction"), and the KL of
+        # "all" transitions of a step instead of the "last" (rows without deep supervision).
+        hierarchy=True,
+        residual=True,
+        kl_transitions="last",
     )
 
     c.scaling = dict(
@@ -347,6 +358,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
 
     _one_of(a.halt_rule, HALT_RULES, "act.halt_rule")
     _one_of(m.name, ("trm", "hrm", "gram"), "model.name")
+    _one_of(m.decoder, ("argmax", "sample"), "model.decoder")
+    if (m.init_noise or m.decoder == "sample") and m.name == "gram":
+        raise ConfigError("model.init_noise and model.decoder='sample' are TRM/HRM baselines")
     if m.name == "gram":
         gr = config.gram
         _one_of(gr.noise_head, ("swiglu", "linear"), "gram.noise_head")
@@ -355,6 +369,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _one_of(gr.lprm_target, ("token", "exact"), "gram.lprm_target")
         _one_of(gr.head_rollout, ("prior", "posterior"), "gram.head_rollout")
         _one_of(gr.guidance, ("learned", "none", "std_only", "mean_only"), "gram.guidance")
+        _one_of(gr.kl_transitions, ("last", "all"), "gram.kl_transitions")
         if not 0.0 <= gr.kl_balance <= 1.0 or gr.kl_beta < 0:
             raise ConfigError("gram.kl_balance must be in [0, 1] and gram.kl_beta >= 0")
         if not 0 < gr.min_std < gr.init_std:

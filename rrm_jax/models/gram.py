@@ -41,6 +41,14 @@ What the paper leaves open, and the choice here (config block `gram`, each a swi
   reaches 64% test accuracy by step 500;
 - decoder: the linear LM head (one community reading of the paper's Table 4; the text says a
   SwiGLU head).
+Switches for the paper's Table 3 ablations (our reading of rows the paper names in a word):
+- `hierarchy=False` ("without HR"): one state h, no low-level net; u = f_H(h + e_x) per
+  transition (`recursion.latent_steps` is ignored);
+- `residual=False` ("w/ direct prediction"): the noise head predicts the next state itself,
+  h ~ N(mu(u), sigma(u)^2), instead of a residual on the proposal (h = u + eps); its output
+  layer then starts from the default (not zero) init, so h is not 0 at init;
+- `kl_transitions="all"`: the KL of every transition of the step (the full ELBO's sum), for
+  rows trained without deep supervision in one long step; "last" is the paper's surrogate.
 Keys: one per row from `rng` (or a fixed key when `rng` is None, so evaluation without a key is
 a fixed draw), folded with the row's transition count, so every transition gets fresh noise.
 """
@@ -62,6 +70,7 @@ NOISE_HEADS = ("swiglu", "linear")
 STD_PARAMS = ("softplus", "exp")
 LPRM_TARGETS = ("token", "exact")
 KL_REDUCES = ("token_mean", "sum")
+KL_TRANSITIONS = ("last", "all")
 HEAD_ROLLOUTS = ("prior", "posterior")
 # The paper's Table 3(b) ablations of the noise: "learned" N(mu, sigma^2) (GRAM), "none" (no
 # noise, no KL), "std_only" N(0, sigma^2) (the prior's mean fixed at 0), "mean_only" N(mu, 0)
@@ -80,6 +89,7 @@ class GaussianHead(nn.Module):
     init_std: float = 0.1
     min_std: float = 1e-3
     dtype: jnp.dtype = jnp.float32
+    zero_init: bool = True  # False: the mean starts from the default init (direct prediction)
 
     @nn.compact
     def __call__(self, u_BSD: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -91,7 +101,7 @@ class GaussianHead(nn.Module):
             self.dtype,
             "out",
             use_bias=True,
-            kernel_init=nn.initializers.zeros,
+            kernel_init=nn.initializers.zeros if self.zero_init else nn.linear.default_kernel_init,
         )(h).astype(jnp.float32)
         mu, raw = jnp.split(out, 2, axis=-1)
         if self.std_param == "softplus":
@@ -129,10 +139,13 @@ def build(config) -> Model:
         ("kl_reduce", g.kl_reduce, KL_REDUCES),
         ("head_rollout", g.head_rollout, HEAD_ROLLOUTS),
         ("guidance", g.guidance, GUIDANCE),
+        ("kl_transitions", g.kl_transitions, KL_TRANSITIONS),
     ):
         if value not in allowed:
             raise ValueError(f"gram.{name}={value!r}; expected one of {allowed}")
-    parts = Parts(config, separate=True, answer_layers=m.h_layers or m.num_layers)
+    hierarchy = bool(g.hierarchy)
+    # Without hierarchy one net ("net") is the transition; with it, net_L and net_H.
+    parts = Parts(config, separate=hierarchy, answer_layers=m.h_layers or m.num_layers)
     dtype, seq, prefix = parts.dtype, parts.seq, parts.prefix
 
     def head(name: str) -> GaussianHead:
@@ -144,6 +157,7 @@ def build(config) -> Model:
             g.init_std,
             g.min_std,
             dtype,
+            zero_init=bool(g.residual),
             name=name,
         )
 
@@ -153,7 +167,7 @@ def build(config) -> Model:
 
     def init(rng: jax.Array, batch: dict) -> dict:
         del batch
-        names = ("embed", "heads", "net_L", "net_H", "prior", "posterior", "value", "label")
+        names = ("embed", "heads", *parts.nets, "prior", "posterior", "value", "label")
         keys = dict(zip(names + ("h0", "l0"), jax.random.split(rng, len(names) + 2), strict=True))
         dense_params = parts.init_dense(keys)
         h = parts.hidden_like()
@@ -208,20 +222,25 @@ def build(config) -> Model:
         )
         x = parts.input(params, batch)
         cs = parts.cos_sin()
-        net_params = {k: d[k] for k in ("net_L", "net_H", "prior", "posterior", "label_embed")}
+        net_params = {k: d[k] for k in (*parts.nets, "prior", "posterior", "label_embed")}
 
         def latent_step(p, c, x_):
-            return {**c, "l": parts.net("net_L", p, c["l"], c["h"] + x_, cs)}
+            return {**c, "l": parts.net(parts.f_latent, p, c["l"], c["h"] + x_, cs)}
 
         def propose(p, c):
-            return parts.net("net_H", p, c["h"], c["l"], cs)
+            # u = f_H(h + l), or f(h + e_x) without the hierarchy (no low-level state)
+            return parts.net(parts.f_answer, p, c["h"], c["l"] if hierarchy else x, cs)
+
+        def next_state(u, eps):
+            base = u.astype(jnp.float32) if g.residual else 0.0
+            return (base + eps).astype(dtype)
 
         def prior_step(stream, temperature):
             def step(p, c):
                 u = propose(p, c)
                 mu, std = prior_noise(p, u)
                 eps = mu + temperature * std * draw(keys_B, c["n"], stream)
-                return {**c, "h": (u.astype(jnp.float32) + eps).astype(dtype), "n": c["n"] + 1}
+                return {**c, "h": next_state(u, eps), "n": c["n"] + 1}
 
             return step
 
@@ -257,8 +276,9 @@ def build(config) -> Model:
                 kl = kl_per_row(0.5 * sq)
             else:
                 kl = jnp.zeros(u.shape[:1], jnp.float32)
-            h = (u.astype(jnp.float32) + eps).astype(dtype)
-            return {**c, "h": h, "n": c["n"] + 1, "kl": kl}
+            if g.kl_transitions == "all":
+                kl = c["kl"] + kl
+            return {**c, "h": next_state(u, eps), "n": c["n"] + 1, "kl": kl}
 
         def run(step, state, rule, p=net_params, x_=x):
             return recursion.recurse(
@@ -268,7 +288,7 @@ def build(config) -> Model:
                 state,
                 x_,
                 cycles=r.cycles,
-                latent_steps=r.latent_steps,
+                latent_steps=r.latent_steps if hierarchy else 0,
                 rule=rule,
                 remat=r.remat,
                 remat_policy=r.remat_policy,
