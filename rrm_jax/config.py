@@ -61,6 +61,10 @@ def base_config() -> ml_collections.ConfigDict:
         num_test=1000,
         min_givens=0,  # generated Sudoku: stop removing clues here (0: until minimal)
         seed=0,  # generator seed (train and test puzzles are disjoint by construction)
+        # "solve" the puzzles, or "generate" (GRAM App. D.5, Sudoku only): learn the distinct
+        # solutions as labels of an empty board; `generate_boards` keeps the first N (0: all).
+        task="solve",
+        generate_boards=0,
     )
 
     c.model = dict(
@@ -306,6 +310,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
                 f"data.name={d.name!r} takes data.augmentation in {csp_augmentations[d.name]}, "
                 f"got {d.augmentation!r}"
             )
+    _one_of(d.task, ("solve", "generate"), "data.task")
+    if d.generate_boards < 0:
+        raise ConfigError("data.generate_boards must be >= 0")
     if d.source == "sudoku" and (d.num_train < 1 or d.num_test < 1):
         raise ConfigError("data.num_train and data.num_test must be >= 1")
     if d.epochs_per_iter < 1 or d.prefetch < 0:

@@ -127,3 +127,22 @@ def test_table_3_ablations_train_and_sample(ablation, tmp_path):
     pre = c.model.name
     for key in ("csp/accuracy", f"{pre}/csp/accuracy", f"{pre}/csp/coverage", f"{pre}/mode"):
         assert 0 <= summary[key] <= 1, key
+
+
+def test_unconditional_generation_trains_and_scores_its_samples(tmp_path):
+    c = GRAM.get_config("tiny_generation")
+    assert c.data.task == "generate" and c.data.generate_boards == 120
+    paper = GRAM.get_config("sudoku_generation")
+    assert (paper.gram.kl_beta, paper.optim.ema_rate, paper.train.epochs) == (0.05, 0.999, 200)
+    assert paper.data.generate_boards == 50_000 and paper.paper.reported == 99.05
+    c.model.update(dict(hidden_size=16, num_heads=2, num_layers=1, h_layers=1))
+    c.recursion.update(dict(cycles=2, latent_steps=1))
+    c.act.max_steps = 2
+    c.train.update(dict(steps=2, eval_every=2, global_batch_size=8, progress=False))
+    c.eval.update(dict(batch_size=8, max_examples=16, plot=False))
+    c.sampling.update(dict(rollouts=4, rollout_chunk=2, steps=2))
+    summary = loop.run(c, str(tmp_path / "run"))
+    assert 0 <= summary["generation/valid"] <= 1
+    for key in ("valid", "unique", "novel"):
+        assert 0 <= summary[f"gram/generation/{key}"] <= 1, key
+    assert summary["gram/generation/distinct"] <= 16 * 4

@@ -27,7 +27,8 @@ class Datasets:
     identifiers: list[str] | None = None  # puzzle id -> name (ARC scoring inverts augmentations)
     test_puzzles: dict | None = None  # the original test-set tasks (ARC scoring)
     # "arc", "maze", "sudoku", "n_queens", "graph_coloring" (multi-solution: scored by the rules
-    # of `rrm_jax.eval.csp`) or "": which task-specific evaluator applies
+    # of `rrm_jax.eval.csp`), "sudoku_generation" (samples of an empty board,
+    # `rrm_jax.eval.generation`) or "": which task-specific evaluator applies
     kind: str = ""
 
     @property
@@ -123,6 +124,14 @@ def build(config_data) -> Datasets:
         "n_queens": "n_queens",
         "graph_coloring": "graph_coloring",
     }.get(d.name if d.source == "tfds" else "", "sudoku" if d.source == "sudoku" else "")
+    if d.get("task", "solve") == "generate":  # GRAM's unconditional generator (App. D.5)
+        if kind != "sudoku":
+            raise DataError(f"{where or d.source}: data.task='generate' needs a Sudoku source")
+        from rrm_jax.data import generation
+
+        train = generation.unconditional(train, max_examples=d.generate_boards)
+        test = generation.unconditional(test)
+        kind = "sudoku_generation"
     return Datasets(train, test, augment, d.num_aug if augment else 0, kind=kind)
 
 

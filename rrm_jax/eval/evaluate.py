@@ -154,7 +154,9 @@ def results_table(summary: dict, paper=None) -> str:
     ]
     sampled = next((k.split("/")[0] for k in summary if k.endswith("/rollout_mean")), None)
     for key in sorted(k for k in summary if "/" in k and k.split("/")[0] != sampled):
-        if key.startswith(("maze/", "csp/")) or key.endswith(("/pass@1", "/pass@2")):
+        if key.startswith(("maze/", "csp/", "generation/")) or key.endswith(
+            ("/pass@1", "/pass@2")
+        ):
             rows.append((key, f"{100 * summary[key]:.2f}%"))
     if sampled is not None:  # K rollouts of a stochastic model (eval/scaling.py)
         name = sampled.upper()
@@ -168,7 +170,11 @@ def results_table(summary: dict, paper=None) -> str:
             if f"{sampled}/{rule}" in summary:
                 rows.append((f"{name} {label}", f"{100 * summary[f'{sampled}/{rule}']:.2f}%"))
         for key in sorted(k for k in summary if k.count("/") >= 2 and k.startswith(sampled)):
-            if "/maze/" in key or "/csp/" in key or key.endswith(("/pass@1", "/pass@2")):
+            if key.endswith("/generation/distinct"):
+                rows.append((key, f"{summary[key]:.0f}"))
+            elif "/maze/" in key or "/csp/" in key or "/generation/" in key:
+                rows.append((key, f"{100 * summary[key]:.2f}%"))
+            elif key.endswith(("/pass@1", "/pass@2")):
                 rows.append((key, f"{100 * summary[key]:.2f}%"))
     if paper is not None and paper.reported >= 0:
         rows.append((f"paper ({paper.metric})", f"{paper.reported:.1f}%"))
@@ -220,17 +226,20 @@ def report(summary: dict, config, workdir: str) -> None:
 
 
 CSP_KINDS = ("n_queens", "graph_coloring")
+# Tasks scored over all K samples of a puzzle (kept by the K-rollout evaluation).
+SAMPLED_KINDS = CSP_KINDS + ("sudoku_generation",)
 
 
 def needs_predictions(data) -> bool:
     """Whether the dataset's task-specific evaluator needs the per-row predictions."""
-    return data.kind in ("maze", "arc") + CSP_KINDS
+    return data.kind in ("maze", "arc", "sudoku_generation") + CSP_KINDS
 
 
 def task_metrics(data, rows: dict) -> dict:
     """The benchmark's own metrics from collected predictions: Maze's exact and lenient
     (any shortest path) accuracy; ARC's pass@K under the HRM and the TRM scoring rules; the
-    CSPs' rule-checked accuracy and coverage ("csp/...")."""
+    CSPs' rule-checked accuracy and coverage ("csp/..."); the validity of unconditionally
+    generated Sudoku boards ("generation/valid")."""
     if data.kind == "maze":
         from rrm_jax.eval import maze
 
@@ -241,6 +250,12 @@ def task_metrics(data, rows: dict) -> dict:
 
         m = csp.task_metrics(data.kind, rows["inputs"], rows["preds"][:, None])
         return {f"csp/{k}": v for k, v in m.items()}
+    if data.kind == "sudoku_generation":
+        # Validity only: without a key the rows of every eval batch repeat the same draws, so
+        # uniqueness and novelty are measured over the K samples (`eval/scaling.py`).
+        from rrm_jax.eval import generation
+
+        return {"generation/valid": generation.metrics(rows["preds"])["valid"]}
     if data.kind == "arc":
         from rrm_jax.eval import arc
 

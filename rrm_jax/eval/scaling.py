@@ -358,7 +358,7 @@ def run_grid(
         p.steps or config.act.max_steps,
     )
     collect = is_sampling_cell and eval_lib.needs_predictions(data)
-    samples = collect and data.kind in eval_lib.CSP_KINDS
+    samples = collect and data.kind in eval_lib.SAMPLED_KINDS
     key = jax.random.PRNGKey(p.seed)
     noisy_step = jax.jit(
         make_grid_step(
@@ -414,7 +414,7 @@ def sampling_metrics(config, model, params, data, batches: Iterable[dict], to_gl
             chunk=p.rollout_chunk,
             noise=True,
             keep_rows=collect,
-            keep_samples=collect and data.kind in eval_lib.CSP_KINDS,
+            keep_samples=collect and data.kind in eval_lib.SAMPLED_KINDS,
             act_halt=p.act_halt,
         )
     )
@@ -431,7 +431,12 @@ def _sampling_summary(config, data, means: dict, rows: dict | None) -> dict:
     pre = metric_prefix(config)
     out = {f"{pre}/{k}": float(v[-1, -1]) for k, v in means.items() if k != "count"}
     out[f"{pre}/selected"] = out[f"{pre}/{config.sampling.selection}"]
-    if rows is not None and "samples" in rows:  # all K answers: the CSPs' accuracy, coverage
+    if rows is not None and "samples" in rows and data.kind == "sudoku_generation":
+        from rrm_jax.eval import generation  # every sample of every empty board
+
+        for k, v in generation.metrics(rows["samples"], data.train.labels).items():
+            out[f"{pre}/generation/{k}"] = v
+    elif rows is not None and "samples" in rows:  # all K answers: the CSPs' accuracy, coverage
         from rrm_jax.eval import csp
 
         for k, v in csp.task_metrics(data.kind, rows["inputs"], rows["samples"]).items():
