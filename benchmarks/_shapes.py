@@ -17,17 +17,16 @@ import jax.numpy as jnp
 from rrm_jax.config import base_config
 from rrm_jax.layers import swiglu_width
 from rrm_jax.models.embed import prefix_length
+from rrm_jax.train.timing import KNOWN_DATA
 
-# The data-derived model fields of the official datasets (their dataset.json; the same numbers
-# as this project's builders: datasets/*/..._builder.py SEQ_LEN/VOCAB_SIZE, rrm_jax/data/arc).
+# The data-derived model fields of the official datasets (`rrm_jax.train.timing.KNOWN_DATA`).
 DATA = {
-    # PAD + digits 0-9; 81 cells; every puzzle has the blank identifier.
-    "sudoku_extreme": dict(vocab_size=11, seq_len=81, num_puzzle_identifiers=1),
-    # PAD + "# SGo"; 30x30 grid.
-    "maze_hard": dict(vocab_size=6, seq_len=900, num_puzzle_identifiers=1),
-    # PAD, EOS + 10 colours; 30x30 canvas; one id per augmented ARC-AGI-1 + ConceptARC task
-    # (TRM's arc1concept-aug-1000 and HRM's arc-aug-1000).
-    "arc_agi_1": dict(vocab_size=12, seq_len=900, num_puzzle_identifiers=876_406),
+    name: {k: v for k, v in KNOWN_DATA[key].items() if k != "groups"}
+    for name, key in (
+        ("sudoku_extreme", ("sudoku_extreme", "1k")),
+        ("maze_hard", ("maze_hard", "")),
+        ("arc_agi_1", ("arc_agi", "arc1")),
+    )
 }
 
 # name -> (experiment file, row, dataset): the papers' full-size configs.

@@ -78,7 +78,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import jax
 import numpy as np
@@ -94,43 +93,15 @@ from benchmarks._shapes import (  # noqa: E402
     step_gflop,
     table_peak_tflops,
 )
-from rrm_jax import act, models  # noqa: E402
-from rrm_jax.train import state as state_lib  # noqa: E402
-from rrm_jax.train.step import make_optimizer, make_train_step  # noqa: E402
+from rrm_jax import act  # noqa: E402
+from rrm_jax.train import timing  # noqa: E402
 
 __all__ = ["shape_config", "step_gflop", "measure"]
 
 
-def _random_batch(rng, m, b: int) -> dict:
-    return {
-        "inputs": rng.integers(1, m.vocab_size, (b, m.seq_len)).astype(np.int32),
-        "labels": rng.integers(1, m.vocab_size, (b, m.seq_len)).astype(np.int32),
-        "puzzle_identifiers": rng.integers(0, m.num_puzzle_identifiers, (b,)).astype(np.int32),
-    }
-
-
-def _build(c):
-    model = models.build(c)
-    tx, schedules = make_optimizer(c, 100_000)
-    step = jax.jit(make_train_step(model, c, tx, schedules), donate_argnums=(0, 1))
-
-    def create(batch):
-        return state_lib.create(model, tx, jax.random.PRNGKey(0), batch, ema=c.optim.ema)
-
-    return model, step, create
-
-
-def compiled_bytes(compiled) -> int | None:
-    """argument + output + temp - alias bytes of a compiled executable (None if unknown)."""
-    a = compiled.memory_analysis()
-    if a is None:
-        return None
-    return (
-        a.argument_size_in_bytes
-        + a.output_size_in_bytes
-        + a.temp_size_in_bytes
-        - a.alias_size_in_bytes
-    )
+_random_batch = timing.random_batch
+_build = timing.build_step
+compiled_bytes = timing.compiled_bytes
 
 
 def compile_only_bytes(c, batch_size: int) -> int | None:
@@ -160,25 +131,12 @@ def measure(c, steps: int, warmup: int, limit_bytes: int | None = None) -> dict:
     If the compiled step needs more than `limit_bytes`, it is not run: "fits" is False and only
     the compile time and memory are returned.
     """
-    model, step, create = _build(c)
-    b, m = c.train.global_batch_size, c.model
-    rng = np.random.default_rng(0)
-    first = _random_batch(rng, m, b)
-    state = jax.jit(create)(first)
-    carry = act.initial_carry(model, first)
-    t0 = time.perf_counter()
-    compiled = step.lower(state, carry, first).compile()
-    r = {"compile_s": time.perf_counter() - t0, "bytes": compiled_bytes(compiled), "fits": True}
-    if limit_bytes and r["bytes"] and r["bytes"] > limit_bytes:
-        return {**r, "fits": False}
-    times = []
-    for i in range(warmup + max(steps, 1)):
-        data = jax.block_until_ready(jax.device_put(_random_batch(rng, m, b)))
-        t0 = time.perf_counter()
-        state, carry, metrics = compiled(state, carry, data)
-        jax.block_until_ready(metrics)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
+    r = timing.time_train_step(c, steps, warmup, limit_bytes)
+    if not r["fits"]:
+        return r
+    b = c.train.global_batch_size
+    times = r.pop("times")
+    r.pop("median_s")
     ms = 1e3 * statistics.median(times)
     gflop = step_gflop(c)
     return {

@@ -75,9 +75,7 @@ def test_unconditional_keeps_distinct_boards_of_an_empty_input():
 
 def test_data_task_generate_builds_empty_boards_from_a_sudoku_source(tmp_path):
     c = base_config()
-    c.data.update(
-        dict(source="sudoku", board="2x2", num_train=60, num_test=20, task="generate")
-    )
+    c.data.update(dict(source="sudoku", board="2x2", num_train=60, num_test=20, task="generate"))
     c.data.generate_boards = 30
     validate(c)
     d = data_lib.build(c.data)

@@ -1,0 +1,140 @@
+"""`python -m rrm_jax.tables`: the registry's rows build, results are read per seed and
+reported beside the papers' numbers, finished rows are not run again, rows without results get
+a projected time, and the CPU study's rows change one thing each."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+
+from rrm_jax.config import validate
+from rrm_jax.tables import registry
+from rrm_jax.tables import run as tables
+
+
+@pytest.mark.parametrize("table", registry.TABLES, ids=lambda t: f"{t.paper}-{t.key}")
+def test_every_row_builds_and_names_its_result(table):
+    names = [r.name for r in table.rows]
+    assert len(set(names)) == len(names)
+    for i, row in enumerate(table.rows):
+        c = registry.load_config(row.config)
+        validate(c)
+        key = registry.result_key(row, c)
+        assert key and "{" not in key
+        assert (c.paper.reported >= 0) == table.numbers, row.config
+        if row.checkpoint_of:  # evaluated on an earlier row's checkpoint
+            assert row.checkpoint_of in names[:i]
+
+
+def test_registry_lookups():
+    assert set(registry.papers()) >= {"hrm", "trm", "ptrm", "gram", "cpu_study"}
+    assert [t.key for t in registry.tables("trm")] == ["main", "ablation", "depth"]
+    with pytest.raises(ValueError, match="unknown paper"):
+        registry.tables("gpt")
+    with pytest.raises(ValueError, match="no table"):
+        registry.tables("trm", "nope")
+    gram_row = next(r for r in registry.tables("gram", "ablation")[0].rows if "decoder" in r.name)
+    c = registry.load_config(gram_row.config)
+    assert registry.result_key(gram_row, c) == "trm/selected"  # the TRM baseline's prefix
+
+
+def test_official_step_counts():
+    c = registry.load_config("trm.py:sudoku_extreme")
+    assert tables.official_steps(c) == int(50000 * 1000 / 768)
+    assert tables.official_steps(registry.load_config("cpu_study.py:trm")) == 1200
+    assert tables.official_steps(registry.load_config("trm.py:arc_agi_1")) is None
+
+
+def test_cpu_study_rows_change_one_thing_each():
+    base = registry.load_config("cpu_study.py:trm")
+    changed = {
+        "trm_one_step": ("recursion", "gradient", "one_step"),
+        "trm_implicit": ("recursion", "gradient", "implicit"),
+        "trm_full_bptt": ("recursion", "gradient", "full"),
+        "trm_no_deep_supervision": ("act", "max_steps", 1),
+        "trm_no_ema": ("optim", "ema", False),
+    }
+    for row, (block, field, value) in changed.items():
+        c = registry.load_config(f"cpu_study.py:{row}")
+        assert c[block][field] == value != base[block][field]
+        for b in ("model", "recursion", "act", "train", "data"):
+            diff = {k for k in c[b] if c[b][k] != base[b][k]}
+            assert diff <= ({field} if b == block else set()), (row, b, diff)
+    assert registry.load_config("cpu_study.py:hrm").model.name == "hrm"
+    ptrm = registry.load_config("cpu_study.py:ptrm_width")
+    assert ptrm.ptrm.sigma > 0 and ptrm.model == base.model  # the trm row's model, with noise
+    with pytest.raises(ValueError, match="unknown row"):
+        registry.load_config("cpu_study.py:bigger")
+
+
+_LOAD = registry.load_config
+
+
+def _tiny(spec):
+    c = _LOAD(spec)
+    c.model.update(dict(hidden_size=16, num_heads=2, num_layers=1, puzzle_emb_ndim=16))
+    c.data.update(dict(source="sudoku", board="2x2", num_train=40, num_test=8))
+    c.data.augmentation = "none"
+    c.data.num_aug = 0
+    c.act.max_steps = 2
+    c.train.update(dict(steps=2, eval_every=2, global_batch_size=8, progress=False))
+    c.eval.update(dict(batch_size=8, plot=False))
+    c.sampling.update(dict(rollouts=2, steps=2, rollout_chunk=0, batch_size=8))
+    c.scaling.update(dict(widths=(), depths=()))
+    return c
+
+
+@pytest.fixture
+def fake_tables(monkeypatch):
+    table = registry.Table(
+        "fake",
+        "main",
+        "a test table",
+        (
+            registry.Row("trm", "cpu_study.py:trm", "exact_accuracy"),
+            registry.Row("width", "cpu_study.py:ptrm_width", "ptrm/best_q", checkpoint_of="trm"),
+            registry.Row("hrm", "cpu_study.py:hrm", "exact_accuracy"),
+        ),
+    )
+    monkeypatch.setattr(registry, "TABLES", (table,))
+    monkeypatch.setattr(registry, "load_config", _tiny)
+    return table
+
+
+def test_runs_reports_and_does_not_rerun(fake_tables, tmp_path):
+    root = str(tmp_path)
+    logs = []
+    results, paths = tables.run("fake", root, rows=("trm", "width"), seeds=(0, 1), log=logs.append)
+    by = {r.row.name: r for r in results}
+    assert by["trm"].seeds == [0, 1] and len(by["trm"].values) == 2
+    for s in (0, 1):
+        summary = json.load(open(os.path.join(root, "fake/main/trm", f"seed_{s}", "results.json")))
+        assert by["trm"].values[s] == summary["exact_accuracy"]
+    assert by["width"].seeds == [0, 1]  # evaluated on the trm row's checkpoints
+    info = json.load(open(os.path.join(root, "fake/main/width/seed_0/run_info.json")))
+    assert info["mode"] == "evaluate" and info["wall_s"] > 0 and "cpu" in info["hardware"]
+    md = open(paths["md"]).read()
+    assert "| trm |" in md and "† the paper reports a single run." in md
+    with open(paths["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert [r["row"] for r in rows] == ["trm", "width"] and rows[0]["seeds"] == "0,1"
+    assert "±" in rows[0]["measured"]
+    # a second call finds the results and runs nothing
+    logs.clear()
+    again, _ = tables.run("fake", root, rows=("trm", "width"), seeds=(0, 1), log=logs.append)
+    assert logs == [] and [r.values for r in again] == [r.values for r in results]
+
+
+def test_rows_not_run_are_projected(fake_tables, tmp_path):
+    logs = []
+    results, paths = tables.run(
+        "fake", str(tmp_path), rows=("hrm", "width"), eval_only=True, log=logs.append
+    )
+    hrm, width = (next(r for r in results if r.row.name == n) for n in ("hrm", "width"))
+    assert not hrm.values and hrm.steps == 2 and hrm.projected_s > 0
+    assert any("no checkpoint" in line for line in logs)  # eval_only trains nothing
+    assert not width.values and width.projected_s is None  # evaluation rows are not projected
+    assert "projected" in open(paths["md"]).read()
