@@ -25,6 +25,7 @@ TFDS_NAMES = (
     "arc_agi",
     "n_queens",
     "graph_coloring",
+    "snowflake_sudoku",
 )
 HALT_RULES = ("q_halt", "q_halt_vs_continue")
 SELECTIONS = ("best_q", "mode", "value", "pass")
@@ -304,7 +305,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
             )
         # A grid transform of a graph-colouring sequence would scramble it; the 8 symmetries
         # of the board map N-Queens puzzles and solutions to puzzles and solutions.
-        csp_augmentations = {"n_queens": ("none", "dihedral"), "graph_coloring": ("none",)}
+        # Snowflake Sudoku's 15x10 grid has neither the Sudoku nor the square symmetries.
+        csp_augmentations = {
+            "n_queens": ("none", "dihedral"),
+            "graph_coloring": ("none",),
+            "snowflake_sudoku": ("none",),
+        }
         if d.augmentation not in csp_augmentations.get(d.name, AUGMENTATIONS):
             raise ConfigError(
                 f"data.name={d.name!r} takes data.augmentation in {csp_augmentations[d.name]}, "

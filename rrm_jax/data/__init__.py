@@ -27,8 +27,9 @@ class Datasets:
     identifiers: list[str] | None = None  # puzzle id -> name (ARC scoring inverts augmentations)
     test_puzzles: dict | None = None  # the original test-set tasks (ARC scoring)
     # "arc", "maze", "sudoku", "n_queens", "graph_coloring" (multi-solution: scored by the rules
-    # of `rrm_jax.eval.csp`), "sudoku_generation" (samples of an empty board,
-    # `rrm_jax.eval.generation`) or "": which task-specific evaluator applies
+    # of `rrm_jax.eval.csp`), "snowflake" (rule-checked by `rrm_jax.eval.snowflake`),
+    # "sudoku_generation" (samples of an empty board, `rrm_jax.eval.generation`) or "":
+    # which task-specific evaluator applies
     kind: str = ""
 
     @property
@@ -123,6 +124,7 @@ def build(config_data) -> Datasets:
         "sudoku_generated": "sudoku",
         "n_queens": "n_queens",
         "graph_coloring": "graph_coloring",
+        "snowflake_sudoku": "snowflake",
     }.get(d.name if d.source == "tfds" else "", "sudoku" if d.source == "sudoku" else "")
     if d.get("task", "solve") == "generate":  # GRAM's unconditional generator (App. D.5)
         if kind != "sudoku":

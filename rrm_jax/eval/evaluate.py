@@ -154,10 +154,14 @@ def results_table(summary: dict, paper=None) -> str:
     ]
     sampled = next((k.split("/")[0] for k in summary if k.endswith("/rollout_mean")), None)
     for key in sorted(k for k in summary if "/" in k and k.split("/")[0] != sampled):
-        if key.startswith(("maze/", "csp/", "generation/")) or key.endswith(
-            ("/pass@1", "/pass@2")
-        ):
+        if key.startswith(("maze/", "csp/", "generation/")) or key.endswith(("/pass@1", "/pass@2")):
             rows.append((key, f"{100 * summary[key]:.2f}%"))
+        elif key.startswith("ldt/"):  # LDT's solver: rates in %, counts and costs as they are
+            rate = key in ("ldt/correct", "ldt/wrong", "ldt/abstained")
+            rows.append((key, f"{100 * summary[key]:.2f}%" if rate else f"{summary[key]:.6g}"))
+        elif key.startswith("snowflake/"):  # rule-checked accuracy in %, the rest per puzzle
+            rate = key == "snowflake/valid"
+            rows.append((key, f"{100 * summary[key]:.2f}%" if rate else f"{summary[key]:.4g}"))
     if sampled is not None:  # K rollouts of a stochastic model (eval/scaling.py)
         name = sampled.upper()
         for rule, label in (
@@ -232,13 +236,14 @@ SAMPLED_KINDS = CSP_KINDS + ("sudoku_generation",)
 
 def needs_predictions(data) -> bool:
     """Whether the dataset's task-specific evaluator needs the per-row predictions."""
-    return data.kind in ("maze", "arc", "sudoku_generation") + CSP_KINDS
+    return data.kind in ("maze", "arc", "snowflake", "sudoku_generation") + CSP_KINDS
 
 
 def task_metrics(data, rows: dict) -> dict:
     """The benchmark's own metrics from collected predictions: Maze's exact and lenient
     (any shortest path) accuracy; ARC's pass@K under the HRM and the TRM scoring rules; the
-    CSPs' rule-checked accuracy and coverage ("csp/..."); the validity of unconditionally
+    CSPs' rule-checked accuracy and coverage ("csp/..."); Snowflake Sudoku's rule-checked
+    accuracy and mean violated groups ("snowflake/..."); the validity of unconditionally
     generated Sudoku boards ("generation/valid")."""
     if data.kind == "maze":
         from rrm_jax.eval import maze
@@ -256,6 +261,11 @@ def task_metrics(data, rows: dict) -> dict:
         from rrm_jax.eval import generation
 
         return {"generation/valid": generation.metrics(rows["preds"])["valid"]}
+    if data.kind == "snowflake":
+        from rrm_jax.eval import snowflake
+
+        m = snowflake.metrics(rows["preds"], rows["inputs"])
+        return {f"snowflake/{k}": v for k, v in m.items()}
     if data.kind == "arc":
         from rrm_jax.eval import arc
 

@@ -17,7 +17,14 @@ from typing import Any
 import rrm_jax
 from rrm_jax.data.puzzle_examples import FILE_FORMAT
 
-NAMES = ("sudoku_extreme", "maze_hard", "sudoku_generated", "n_queens", "graph_coloring")
+NAMES = (
+    "sudoku_extreme",
+    "maze_hard",
+    "sudoku_generated",
+    "n_queens",
+    "graph_coloring",
+    "snowflake_sudoku",
+)
 
 
 def datasets_dir() -> Path:
@@ -101,7 +108,7 @@ def prepare(
 
     Args:
       name: builder name (`datasets/<name>/`): "sudoku_extreme", "maze_hard", "sudoku_generated",
-        "n_queens", "graph_coloring".
+        "n_queens", "graph_coloring", "snowflake_sudoku".
       config: config name (e.g. "1k") or a `BuilderConfig`; None: the builder's default.
       data_dir: TFDS data folder; the dataset goes to `<data_dir>/<name>/<config>/<version>/`.
       manual_dir: TFDS manual folder (a source folder the builders look in when `source_dir` is
