@@ -23,7 +23,7 @@ best-Q, pass@N; for the CSPs accuracy and coverage of the N samples, "gram/csp/.
 | tiny             | N-Queens 8x8, width 64  | 0.07  | 20 | CPU run (no paper number)              |
 | tiny_trm         | the same task, TRM      | -     | 1  | the deterministic baseline of `tiny`   |
 | sudoku_generation| empty board -> solution | 0.05  | 20 | 99.05 valid boards (App. D.5)          |
-| tiny_generation  | the same, 4x4, CPU      | 0.07  | 20 | CPU run (no paper number)              |
+| tiny_generation  | the same, 4x4, CPU      | 0.02  | 20 | CPU run (no paper number)              |
 
 Ablations of Table 3 (`sudoku_extreme,ablation=NAME` or `n_queens_8,ablation=NAME`; reported
 Sudoku / N-Queens, 5 samples). (a) components: `looped_tf` (no DS, no HR, no SG: 61.25 /
@@ -237,14 +237,20 @@ def sudoku_generation(c):
 
 def tiny_generation(c):
     """Unconditional 4x4 Sudoku on CPU: 120 of the 288 valid 4x4 boards as labels of an empty
-    board; sampled boards are checked for validity, repeats and novelty (valid boards the
-    training set does not hold)."""
+    board, 1,000 steps; 56 empty test boards x 20 samples are checked for validity, repeats and
+    novelty (valid boards the training set does not hold). beta 0.02 and init_std 0.5: chosen by
+    the measurements below (the paper's Sudoku generator uses beta 0.05 at D=512)."""
     tiny(c)
     c.data.update(
         dict(source="sudoku", board="2x2", num_train=400, num_test=64, task="generate")
     )
     c.data.generate_boards = 120
     c.model.update(dict(mixer="mlp", pos_encodings="none"))
+    # Measured (1,000 steps): beta 0.07 with init_std 0.1 collapses (the posterior carries
+    # nothing, token accuracy stays at chance, no valid board); the KL averaged over positions
+    # leaks (posterior 96% exact, prior at chance, no valid board); beta 0.02 with a wider
+    # initial noise (0.5) gives 86% valid boards, 166 distinct, 58% of them not in training.
+    c.gram.update(dict(kl_beta=0.02, init_std=0.5))
     c.train.update(dict(steps=1000, eval_every=500))
     c.eval.batch_size = 64
     c.sampling.update(dict(rollouts=20, steps=8, act_halt=False, selection="mode"))
