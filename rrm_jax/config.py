@@ -228,6 +228,27 @@ def base_config() -> ml_collections.ConfigDict:
         kl_transitions="last",
     )
 
+    c.sotaku = dict(
+        # Sotaku (github chenglou/sotaku, `models/sotaku.py`): a 4-layer pre-LN transformer
+        # iterated recursion.cycles times (gradient "full"), its answer fed back as softmax
+        # probabilities.
+        dropout=0.1,  # attention weights, after the attention output, the ReLU and the MLP
+        layer_norm_eps=1e-5,  # PyTorch's nn.LayerNorm default
+        # Iterations when evaluating (0: recursion.cycles): the test-time count, no retraining.
+        eval_iterations=0,
+        # "batch_tokens": blank-cell CE summed over the batch / its blank cells (the reference);
+        # "row": per-row mean over its blank cells (the trainer's lm-loss convention).
+        loss_norm="batch_tokens",
+        # The reference's data protocol (`rrm_jax/data/sotaku.py`; TFDS Sudoku-Extreme):
+        train_first=0,  # train on the first N rows of the train split (0: all; 2,700,000)
+        # Reverse curriculum by rating, "step:threshold,..." ("": the usual sampler): from each
+        # step on, draw from the rating buckets whose lower bound is >= threshold.
+        curriculum="",
+        test_subset="",  # "stratified": at most test_per_bucket puzzles per rating bucket
+        test_per_bucket=5000,
+        test_seed=42,  # Python's random.seed of the reference's subset draw
+    )
+
     c.scaling = dict(
         # The test-time scaling harness (`eval/scaling.py`): accuracy over the grid of widths
         # (rollouts) x depths (supervision steps); () derives powers of two up to
@@ -370,7 +391,14 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         raise ConfigError("model.h_layers must be >= 0")
 
     _one_of(a.halt_rule, HALT_RULES, "act.halt_rule")
-    _one_of(m.name, ("trm", "hrm", "gram"), "model.name")
+    _one_of(m.name, ("trm", "hrm", "gram", "sotaku"), "model.name")
+    if m.name == "sotaku":
+        from rrm_jax.models.sotaku import check_config
+
+        try:
+            check_config(config)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     _one_of(m.decoder, ("argmax", "sample"), "model.decoder")
     if (m.init_noise or m.decoder == "sample") and m.name == "gram":
         raise ConfigError("model.init_noise and model.decoder='sample' are TRM/HRM baselines")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from rrm_jax.models import gram, hrm, ptrm, trm
-from rrm_jax.models import stochastic
+from rrm_jax.models import gram, hrm, ptrm, sotaku, stochastic, trm
 from rrm_jax.models.base import Model, Outputs, count_params
 
-_BUILDERS = {"trm": trm.build, "hrm": hrm.build, "gram": gram.build}
+_BUILDERS = {
+    "trm": trm.build,
+    "hrm": hrm.build,
+    "gram": gram.build,
+    "sotaku": sotaku.build,
+}
 NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 

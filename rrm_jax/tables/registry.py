@@ -167,6 +167,22 @@ TABLES: tuple[Table, ...] = (
         (Row("sudoku_generation", "gram.py:sudoku_generation", "gram/generation/valid"),),
     ),
     Table(
+        "sotaku",
+        "iterations",
+        "Sotaku (github chenglou/sotaku, exp_baseline_lr2e3): exact accuracy on the 25K "
+        "rating-stratified test subset against test-time iterations (trained with 16)",
+        (Row("sudoku_extreme (1024 iterations)", "sotaku.py:sudoku_extreme", "exact_accuracy"),)
+        + tuple(
+            Row(
+                f"{n} iterations",
+                f"sotaku.py:sudoku_extreme,iters={n}",
+                "exact_accuracy",
+                checkpoint_of="sudoku_extreme (1024 iterations)",
+            )
+            for n in (16, 32, 64, 128, 256, 512, 2048)
+        ),
+    ),
+    Table(
         "cpu_study",
         "main",
         "Which parts are load-bearing: one small task, one budget (CPU)",

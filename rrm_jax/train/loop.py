@@ -118,6 +118,10 @@ def check_resume_config(config, workdir: str) -> list[str]:
 def init_data(config):
     """Builds the data named by the config and fills the data-derived model fields."""
     data = data_lib.build(config.data)
+    if config.model.name == "sotaku":  # the reference's train cut and stratified test subset
+        from rrm_jax.data import sotaku as sotaku_data
+
+        data = sotaku_data.select(data, config)
     config = resolve(config, data.metadata)
     return data, config
 
@@ -150,6 +154,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
     tx, schedules = make_optimizer(config, total)
 
     def make_sampler():
+        if config.model.name == "sotaku" and config.sotaku.curriculum:
+            from rrm_jax.data import sotaku as sotaku_data
+
+            return sotaku_data.make_sampler(
+                data, config, jax.process_index(), jax.process_count()
+            )
         return TrainSampler(
             data.train,
             t.global_batch_size,
