@@ -115,7 +115,7 @@ def test_runs_reports_and_does_not_rerun(fake_tables, tmp_path):
         assert by["trm"].values[s] == summary["exact_accuracy"]
     assert by["width"].seeds == [0, 1]  # evaluated on the trm row's checkpoints
     info = json.load(open(os.path.join(root, "fake/main/width/seed_0/run_info.json")))
-    assert info["mode"] == "evaluate" and info["wall_s"] > 0 and "cpu" in info["hardware"]
+    assert info["mode"] == "evaluate" and info["wall_s"] > 0 and "CPU" in info["hardware"]
     md = open(paths["md"]).read()
     assert "| trm |" in md and "† the paper reports a single run." in md
     with open(paths["csv"]) as f:

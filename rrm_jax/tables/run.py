@@ -61,7 +61,9 @@ def hardware() -> str:
     import jax
 
     devices = jax.devices()
-    return f"{len(devices)}x {devices[0].device_kind} ({devices[0].platform})"
+    if devices[0].platform == "cpu":
+        return f"CPU, {os.cpu_count()} cores"
+    return f"{len(devices)}x {devices[0].device_kind}"
 
 
 def row_config(row: registry.Row, seed: int):
@@ -230,6 +232,7 @@ def row_cells(r: Result) -> dict[str, str]:
     return {
         "row": r.row.name,
         "config": r.row.config,
+        "metric": r.metric,
         "reported": reported,
         "measured": measured,
         "seeds": ",".join(map(str, r.seeds)),
@@ -249,9 +252,8 @@ def markdown(results: list[Result], device: str) -> str:
     for table in dict.fromkeys(r.table for r in results):
         rows = [row_cells(r) for r in results if r.table is table]
         cols = list(rows[0])
-        metric = next(r.metric for r in results if r.table is table)
         out.append(f"### {table.paper} / {table.key}: {table.title}\n")
-        out.append(f"metric: {metric}; measured = mean ± std over seeds (%)\n")
+        out.append("measured: mean ± std over the seeds run (%)\n")
         out.append("| " + " | ".join(cols) + " |")
         out.append("|" + "|".join("---" for _ in cols) + "|")
         out.extend("| " + " | ".join(r[c] for c in cols) + " |" for r in rows)
