@@ -249,6 +249,56 @@ def base_config() -> ml_collections.ConfigDict:
         test_seed=42,  # Python's random.seed of the reference's subset draw
     )
 
+    c.ldt = dict(
+        # LDT (arXiv 2605.08605, `models/ldt.py`, solver `eval/ldt_solver.py`); defaults are the
+        # official Sudoku run (`experiments/sudoku/run.py`). The width, heads, layers and FFN
+        # ratio are model.hidden_size / num_heads / num_layers / expansion; model.pos_encodings
+        # "learned" adds row + column embeddings at every loop, "rope" is 2D RoPE (Maze).
+        domain="sudoku",  # how tokens map to candidates: "sudoku", "maze" or "snowflake"
+        grid_rows=0,  # 0: a square grid of seq_len cells
+        grid_cols=0,
+        num_loops=16,
+        dropout=0.1,  # training dropout: attention probabilities, attention output, FFN output
+        # Loss: weighted BCE on the keep logits (w+ / w-) + ce_weight x digit CE + conflict_weight
+        # x conflict BCE, averaged over the loops (the last only with final_only). The CLS token
+        # and the conflict head exist only when conflict_weight > 0 (official run.py).
+        bce_pos_weight=4.0,
+        bce_neg_weight=0.5,
+        ce_weight=0.2,
+        conflict_weight=0.1,
+        final_only=False,
+        # Fresh-sample mix of the pool (official data/sudoku_extreme.py): zero-hint,
+        # correct-hint (fill fraction ~ U(correct_fill) of the blanks), error-hint = UNSAT
+        # (fill ~ U(error_fill), corrupted fraction ~ U(error_rate), target bottom).
+        zero_hint=0.2,
+        correct_hint=0.55,
+        error_hint=0.25,
+        correct_fill=(0.0, 1.0),
+        error_fill=(0.1, 1.0),
+        error_rate=(0.01, 0.3),
+        # A fresh random symmetry at every forward, in training and in the solver: a channel
+        # permutation (not for domain "maze") and a grid symmetry, "d4" (the official D4 on a
+        # square grid), "flips" (mirrors and the half turn: 6x6 Sudoku's 2x3 boxes) or "none".
+        augment=True,
+        symmetries="d4",
+        # The step operator: kill a candidate when sigmoid(keep) < threshold; conflict when
+        # sigmoid(conflict) > train_cls_threshold (training) / cls_threshold (solver); branch
+        # digits sampled at `temperature`.
+        threshold=0.1,
+        train_cls_threshold=0.5,
+        cls_threshold=0.6,
+        temperature=1.5,
+        # Solver: `chains` chains per puzzle, restarted from the puzzle on conflict, the first
+        # chain that declares itself solved is accepted, abstention after `rounds` rounds.
+        # The authors keep dropout on at evaluation (p=0.05, model in train mode; 0 for Maze).
+        chains=64,
+        rounds=1000,
+        eval_dropout=0.05,
+        solver_puzzles=8,  # puzzles solved at once (slots; the official 512-row batch / 64)
+        rounds_per_call=8,  # solver rounds per jitted call between slot refills
+        solver_seed=0,
+    )
+
     c.scaling = dict(
         # The test-time scaling harness (`eval/scaling.py`): accuracy over the grid of widths
         # (rollouts) x depths (supervision steps); () derives powers of two up to
@@ -391,7 +441,14 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         raise ConfigError("model.h_layers must be >= 0")
 
     _one_of(a.halt_rule, HALT_RULES, "act.halt_rule")
-    _one_of(m.name, ("trm", "hrm", "gram", "sotaku"), "model.name")
+    _one_of(m.name, ("trm", "hrm", "gram", "sotaku", "ldt"), "model.name")
+    if m.name == "ldt":
+        from rrm_jax.models.ldt import check_config as check_ldt
+
+        try:
+            check_ldt(config)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     if m.name == "sotaku":
         from rrm_jax.models.sotaku import check_config
 

@@ -87,6 +87,14 @@ def evaluate_params(config, params: dict, workdir: str, *, scaling: bool = False
         )
     mesh = parallel.make_mesh(config.mesh.data)
     params = jax.device_put(params, parallel.replicated(mesh))
+    if config.model.name == "ldt":  # LDT's abstaining K-chain solver, not ACT segments
+        from rrm_jax.eval import ldt_solver
+
+        summary = ldt_solver.evaluate(config, params, loop.eval_batches_for(data.test, config))
+        os.makedirs(workdir, exist_ok=True)
+        if jax.process_index() == 0:
+            eval_lib.report(summary, config, workdir)
+        return summary
     step = jax.jit(eval_lib.make_eval_step(model, config))
     collect = eval_lib.needs_predictions(data)
     summary, rows = eval_lib.evaluate(

@@ -30,7 +30,7 @@ def test_every_row_builds_and_names_its_result(table):
 
 
 def test_registry_lookups():
-    assert set(registry.papers()) >= {"hrm", "trm", "ptrm", "gram", "cpu_study"}
+    assert set(registry.papers()) >= {"hrm", "trm", "ptrm", "gram", "sotaku", "ldt", "cpu_study"}
     assert [t.key for t in registry.tables("trm")] == ["main", "ablation", "depth"]
     with pytest.raises(ValueError, match="unknown paper"):
         registry.tables("gpt")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rrm_jax.models import gram, hrm, ptrm, sotaku, stochastic, trm
+from rrm_jax.models import gram, hrm, ldt, ptrm, sotaku, stochastic, trm
 from rrm_jax.models.base import Model, Outputs, count_params
 
 _BUILDERS = {
@@ -10,6 +10,7 @@ _BUILDERS = {
     "hrm": hrm.build,
     "gram": gram.build,
     "sotaku": sotaku.build,
+    "ldt": ldt.build,
 }
 NAMES: tuple[str, ...] = tuple(_BUILDERS)
 

@@ -71,6 +71,16 @@ GRAM_ABLATIONS = (
     "trm_random_init",
 )
 
+LDT_ABLATIONS = tuple(f"loops_{n}" for n in (1, 2, 4, 8, 16, 32)) + (
+    "bce_1x",
+    "bce_2x",
+    "bce_32x",
+    "no_conflict",
+    "final_only",
+    "ce_0",
+    "ce_1",
+)
+
 TABLES: tuple[Table, ...] = (
     Table(
         "hrm",
@@ -181,6 +191,23 @@ TABLES: tuple[Table, ...] = (
             )
             for n in (16, 32, 64, 128, 256, 512, 2048)
         ),
+    ),
+    Table(
+        "ldt",
+        "main",
+        "LDT's claims: solved (%) by the abstaining solver (Maze: exact match here; the paper's "
+        "99.9 is the lenient any-optimal-path metric with K=512 multi-path supervision)",
+        (
+            Row("sudoku_extreme (800K)", "ldt.py:sudoku_extreme", "ldt/correct"),
+            Row("snowflake", "ldt.py:snowflake", "ldt/correct"),
+            Row("maze_hard (1.8M)", "ldt.py:maze_hard", "ldt/correct"),
+        ),
+    ),
+    Table(
+        "ldt",
+        "followups",
+        "LDT authors' follow-up ablations on Sudoku-Extreme (1K puzzles, 2K-step endpoint)",
+        _ablations("ldt.py", "sudoku_extreme", LDT_ABLATIONS, "ldt/correct"),
     ),
     Table(
         "cpu_study",

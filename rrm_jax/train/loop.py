@@ -226,6 +226,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
     def evaluate(step: int) -> dict:
         params = state_lib.eval_params(state, config.eval.use_ema)
         batches = eval_batches_for(data.test, config)
+        if config.model.name == "ldt":  # LDT's abstaining K-chain solver, not ACT segments
+            from rrm_jax.eval import ldt_solver
+
+            summary = ldt_solver.evaluate(config, params, batches)
+            writer.write(step, "eval", summary)
+            return summary
         to_global = lambda b: parallel.global_batch(b, mesh)
         collect = eval_lib.needs_predictions(data)
         summary, rows = eval_lib.evaluate(eval_step, params, batches, to_global, collect=collect)
