@@ -241,9 +241,7 @@ def tiny_generation(c):
     novelty (valid boards the training set does not hold). beta 0.02 and init_std 0.5: chosen by
     the measurements below (the paper's Sudoku generator uses beta 0.05 at D=512)."""
     tiny(c)
-    c.data.update(
-        dict(source="sudoku", board="2x2", num_train=400, num_test=64, task="generate")
-    )
+    c.data.update(dict(source="sudoku", board="2x2", num_train=400, num_test=64, task="generate"))
     c.data.generate_boards = 120
     c.model.update(dict(mixer="mlp", pos_encodings="none"))
     # Measured (1,000 steps): beta 0.07 with init_std 0.1 collapses (the posterior carries

@@ -157,9 +157,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, stop_at: int | None 
         if config.model.name == "sotaku" and config.sotaku.curriculum:
             from rrm_jax.data import sotaku as sotaku_data
 
-            return sotaku_data.make_sampler(
-                data, config, jax.process_index(), jax.process_count()
-            )
+            return sotaku_data.make_sampler(data, config, jax.process_index(), jax.process_count())
         return TrainSampler(
             data.train,
             t.global_batch_size,
