@@ -26,12 +26,22 @@ def test_every_row_builds_and_names_its_result(table):
         assert key and "{" not in key
         assert (c.paper.reported >= 0) == table.numbers, row.config
         if row.checkpoint_of:  # evaluated on an earlier row's checkpoint
-            assert row.checkpoint_of in names[:i]
+            source, name = registry.checkpoint_source(table, row)
+            earlier = registry.TABLES[: registry.TABLES.index(table) + 1]
+            assert source in earlier and name in [r.name for r in source.rows]
+            if source is table:
+                assert name in names[:i]
 
 
 def test_registry_lookups():
     assert set(registry.papers()) >= {"hrm", "trm", "ptrm", "gram", "sotaku", "ldt", "cpu_study"}
     assert [t.key for t in registry.tables("trm")] == ["main", "ablation", "depth"]
+    sigma = registry.tables("ptrm", "sigma")[0]
+    source, name = registry.checkpoint_source(sigma, sigma.rows[0])
+    assert (source.key, name) == ("main", "sudoku_extreme (best-Q)")  # one TRM for the sigmas
+    bad = registry.Row("x", "ptrm.py:tiny", "ptrm/best_q", checkpoint_of="main:nope")
+    with pytest.raises(ValueError, match="no row"):
+        registry.checkpoint_source(sigma, bad)
     with pytest.raises(ValueError, match="unknown paper"):
         registry.tables("gpt")
     with pytest.raises(ValueError, match="no table"):

@@ -28,8 +28,9 @@ class Row:
     name: str  # the row's label in the table (unique within it)
     config: str  # "trm.py:sudoku_extreme" or "trm.py:sudoku_extreme,ablation=no_ema"
     result: str  # summary key of the measured number (a fraction; "{p}": sampling prefix)
-    # Evaluate the checkpoint of this other row of the same table instead of training (a
-    # test-time method on a trained model: PTRM's width on the TRM row).
+    # Evaluate the checkpoint of this other row instead of training (a test-time method on a
+    # trained model: PTRM's width on the TRM row): a row of the same table, or "TABLE:ROW" of
+    # another table of the same paper.
     checkpoint_of: str = ""
 
 
@@ -138,8 +139,11 @@ TABLES: tuple[Table, ...] = (
         "sigma",
         "PTRM App. B: the noise scale sigma (our grid; the paper's is a figure)",
         tuple(
-            Row(f"{task} sigma={s}", f"ptrm.py:sigma_{task},sigma={s}", key)
-            for task, key in (("sudoku", "ptrm/best_q"), ("maze", "ptrm/pass"))
+            Row(f"{task} sigma={s}", f"ptrm.py:sigma_{task},sigma={s}", key, checkpoint_of=base)
+            for task, key, base in (
+                ("sudoku", "ptrm/best_q", "main:sudoku_extreme (best-Q)"),
+                ("maze", "ptrm/pass", "main:maze_hard (mode)"),
+            )
             for s in (0.1, 0.3, 1.0)
         ),
         numbers=False,
@@ -262,6 +266,17 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     """The config of `FILE:ARG` (an experiment file under experiments/ and its get_config arg)."""
     file, _, arg = spec.partition(":")
     return _module(file).get_config(arg or None)
+
+
+def checkpoint_source(table: Table, row: Row) -> tuple[Table, str]:
+    """(table, row name) whose checkpoint `row` evaluates (`row.checkpoint_of`)."""
+    key, sep, name = row.checkpoint_of.rpartition(":")
+    if not sep:
+        return table, name
+    found = [t for t in TABLES if t.paper == table.paper and t.key == key]
+    if not found or name not in {r.name for r in found[0].rows}:
+        raise ValueError(f"{table.paper}/{table.key} {row.name}: no row {row.checkpoint_of!r}")
+    return found[0], name
 
 
 def result_key(row: Row, config) -> str:

@@ -106,7 +106,9 @@ def run_row(root, table, row, seed: int, *, eval_only: bool, log=print) -> bool:
     if os.path.exists(os.path.join(workdir, "results.json")):
         return True
     config = row_config(row, seed)
-    source = row_dir(root, table, row.checkpoint_of, seed) if row.checkpoint_of else workdir
+    source = workdir
+    if row.checkpoint_of:
+        source = row_dir(root, *registry.checkpoint_source(table, row), seed)
     if (row.checkpoint_of or eval_only) and not _has_checkpoint(source):
         log(f"[{table.paper}/{table.key}] {row.name} seed {seed}: no checkpoint in {source}")
         return False
