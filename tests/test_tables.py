@@ -148,3 +148,17 @@ def test_rows_not_run_are_projected(fake_tables, tmp_path):
     assert any("no checkpoint" in line for line in logs)  # eval_only trains nothing
     assert not width.values and width.projected_s is None  # evaluation rows are not projected
     assert "projected" in open(paths["md"]).read()
+
+
+def test_the_cli_evaluates_without_the_evaluate_modules_flags():
+    # Both command lines define --workdir; the tables CLI must reach the evaluation library
+    # without importing `rrm_jax.evaluate` (absl would refuse the second definition).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rrm_jax.tables.__main__, rrm_jax.tables.run\n"
+        "from rrm_jax.eval.offline import checkpoint_params, evaluate_params\n"
+        "assert 'rrm_jax.evaluate' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)

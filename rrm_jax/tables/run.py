@@ -116,7 +116,7 @@ def run_row(root, table, row, seed: int, *, eval_only: bool, log=print) -> bool:
     log(f"[{table.paper}/{table.key}] {row.name} seed {seed}: {row.config} -> {workdir}")
     t0 = time.time()
     if row.checkpoint_of or eval_only:
-        from rrm_jax.evaluate import checkpoint_params, evaluate_params
+        from rrm_jax.eval.offline import checkpoint_params, evaluate_params
 
         params = checkpoint_params(source, config.eval.use_ema)
         evaluate_params(config, params, workdir)
