@@ -17,8 +17,10 @@ steps, 8 supervision segments at test time, fp32. Every row changes one thing of
 | ptrm_width              | PTRM on the trained `trm` row: 16 noisy rollouts x 8 steps, best-Q    |
 
 `python -m rrm_jax.tables --paper=cpu_study --workdir=DIR` trains and evaluates every row (the
-`ptrm_width` row evaluates the `trm` row's checkpoint) and writes the table; about 45 minutes on
-2 cores. No paper reports these numbers: the table holds what comes out.
+`ptrm_width` row evaluates the `trm` row's checkpoint) and writes the table. Measured on a 2-core
+CPU shared with two to four other jobs: 90 minutes of summed row wall time (5-21 minutes a row;
+the `trm` row alone takes under 4 minutes on an idle machine, `make demo`). No paper reports these
+numbers: the table holds what comes out.
 """
 
 from __future__ import annotations
