@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from rrm_jax.config import parse_arg, set_paper, sibling_row
+from rrm_jax.config import parse_row, set_paper, sibling_row
 
 ARXIV = "2605.19376"
 HARDWARE = "8x NVIDIA RTX Pro 6000 (the baselines' setup, App. C.1.1)"
@@ -324,21 +324,13 @@ ABLATIONS = {
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """Config of one row, `row[,ablation=NAME]` (rows and ablations in the table above)."""
-    row, options = parse_arg(arg, "tiny")
-    if row not in ROWS:
-        raise ValueError(f"unknown row {row!r}; expected one of {sorted(ROWS)}")
-    unknown = set(options) - {"ablation"}
-    if unknown:
-        raise ValueError(f"unknown options {sorted(unknown)}; only ablation=NAME")
+    row, name = parse_row(
+        arg, ROWS, ABLATIONS, default="tiny", ablation_rows=("sudoku_extreme", "n_queens_8")
+    )
     base, change = ROWS[row]
     c = _trm(base)  # data, dtype and schedule of a TRM row; the CSP rows replace the data
     change(c)
-    if "ablation" in options:
-        name = options["ablation"]
-        if row not in ("sudoku_extreme", "n_queens_8"):
-            raise ValueError("the paper's ablations are of sudoku_extreme and n_queens_8")
-        if name not in ABLATIONS:
-            raise ValueError(f"unknown ablation {name!r}; expected one of {sorted(ABLATIONS)}")
+    if name is not None:
         sudoku, queens, apply = ABLATIONS[name]
         apply(c)
         c.sampling.update(dict(rollouts=5, rollout_chunk=5))

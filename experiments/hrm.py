@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from rrm_jax.config import base_config, cpu_sudoku, parse_arg, set_paper
+from rrm_jax.config import base_config, cpu_sudoku, parse_row, set_paper
 
 ARXIV = "2506.21734"
 # As TRM's rows (experiments/trm.py): TFDS builders, official Sudoku augmentation on the fly.
@@ -157,18 +157,11 @@ ABLATIONS = {
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """Config of one row, `row[,ablation=NAME]`: rows `sudoku_extreme`, `maze_hard`,
     `arc_agi_1`, `arc_agi_2`, `tiny` (default); ablations of `sudoku_extreme`."""
-    row, options = parse_arg(arg, "tiny")
-    if row not in ROWS:
-        raise ValueError(f"unknown row {row!r}; expected one of {sorted(ROWS)}")
-    if set(options) - {"ablation"}:
-        raise ValueError(f"unknown options {sorted(set(options) - {'ablation'})}")
+    row, name = parse_row(arg, ROWS, ABLATIONS, default="tiny", ablation_rows=("sudoku_extreme",))
     c = base_config()
     _hrm(c)
     ROWS[row](c)
-    if "ablation" in options:
-        name = options["ablation"]
-        if row != "sudoku_extreme" or name not in ABLATIONS:
-            raise ValueError(f"ablations are of sudoku_extreme: {sorted(ABLATIONS)}")
+    if name is not None:
         t, n, reported = ABLATIONS[name]
         c.recursion.update(dict(cycles=t, latent_steps=n))
         set_paper(

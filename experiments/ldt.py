@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from rrm_jax.config import base_config, cpu_sudoku, parse_arg, set_paper
+from rrm_jax.config import base_config, cpu_sudoku, parse_row, set_paper
 
 ARXIV = "2605.08605"
 HARDWARE = "1x NVIDIA B200 (Modal), ~15 min for Sudoku"
@@ -226,20 +226,10 @@ ABLATIONS = {
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """Config of one row, `row[,ablation=NAME]` (rows and ablations in the table above)."""
-    row, options = parse_arg(arg, "tiny")
-    if row not in ROWS:
-        raise ValueError(f"unknown row {row!r}; expected one of {sorted(ROWS)}")
-    unknown = set(options) - {"ablation"}
-    if unknown:
-        raise ValueError(f"unknown options {sorted(unknown)}; only ablation=NAME")
+    row, name = parse_row(arg, ROWS, ABLATIONS, default="tiny", ablation_rows=("sudoku_extreme",))
     c = base_config()
     ROWS[row](c)
-    if "ablation" in options:
-        name = options["ablation"]
-        if row != "sudoku_extreme":
-            raise ValueError("the authors' ablations are of sudoku_extreme")
-        if name not in ABLATIONS:
-            raise ValueError(f"unknown ablation {name!r}; expected one of {sorted(ABLATIONS)}")
+    if name is not None:
         reported, change = ABLATIONS[name]
         change(c)
         # the follow-ups' protocol: 2,000 steps, ~1,000 evaluation puzzles

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from rrm_jax.config import base_config, cpu_sudoku, parse_arg, set_paper
+from rrm_jax.config import base_config, cpu_sudoku, parse_row, set_paper
 
 ARXIV = "2510.04871"
 # The papers' 1k Sudoku-Extreme training subset (recorded seed; the official draw is unseeded)
@@ -178,20 +178,10 @@ ABLATIONS = {
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """Config of one row, `row[,ablation=NAME]`: rows `sudoku_extreme`, `sudoku_extreme_att`,
     `maze_hard`, `arc_agi_1`, `arc_agi_2`, `tiny` (default); ablations of `sudoku_extreme`."""
-    row, options = parse_arg(arg, "tiny")
-    if row not in ROWS:
-        raise ValueError(f"unknown row {row!r}; expected one of {sorted(ROWS)}")
-    unknown = set(options) - {"ablation"}
-    if unknown:
-        raise ValueError(f"unknown options {sorted(unknown)}; only ablation=NAME")
+    row, name = parse_row(arg, ROWS, ABLATIONS, default="tiny", ablation_rows=("sudoku_extreme",))
     c = base_config()
     ROWS[row](c)
-    if "ablation" in options:
-        name = options["ablation"]
-        if row != "sudoku_extreme":
-            raise ValueError("the paper's ablations are of the sudoku_extreme row (TRM-MLP)")
-        if name not in ABLATIONS:
-            raise ValueError(f"unknown ablation {name!r}; expected one of {sorted(ABLATIONS)}")
+    if name is not None:
         table, reported, change = ABLATIONS[name]
         change(c)
         _paper(

@@ -572,6 +572,32 @@ def parse_arg(arg: str | None, default: str) -> tuple[str, dict[str, str]]:
     return parts[0], options
 
 
+def parse_row(
+    arg: str | None,
+    rows,
+    ablations,
+    *,
+    default: str,
+    ablation_rows: tuple[str, ...],
+) -> tuple[str, str | None]:
+    """`row[,ablation=NAME]` of an experiment file, checked: (row, ablation name or None).
+
+    `rows` and `ablations` are the file's tables; `ablation_rows` the rows the paper ablates."""
+    row, options = parse_arg(arg, default)
+    if row not in rows:
+        raise ValueError(f"unknown row {row!r}; expected one of {sorted(rows)}")
+    unknown = set(options) - {"ablation"}
+    if unknown:
+        raise ValueError(f"unknown options {sorted(unknown)}; only ablation=NAME")
+    name = options.get("ablation")
+    if name is not None:
+        if row not in ablation_rows:
+            raise ValueError(f"the paper's ablations are of {' and '.join(ablation_rows)}")
+        if name not in ablations:
+            raise ValueError(f"unknown ablation {name!r}; expected one of {sorted(ablations)}")
+    return row, name
+
+
 def sibling_row(experiment_file: str, name: str, row: str) -> ml_collections.ConfigDict:
     """`get_config(row)` of the experiment file `name` (e.g. "trm.py") in the folder of
     `experiment_file`, loaded by path: a paper that builds on another's rows (PTRM and GRAM
