@@ -80,8 +80,9 @@ def base_config() -> ml_collections.ConfigDict:
         # Attention kernel, same math (layers.Attention): "explicit" (hand-written VJP, keeps the
         # [S, S] probabilities for the backward pass; fastest on CPU), "recompute" (keeps the
         # logsumexp, recomputes them: memory O(S)), "xla" or "cudnn" (jax.nn.dot_product_attention;
-        # cuDNN's fused flash attention on GPUs in bf16), "auto" (cudnn on a GPU in bf16/fp16,
-        # else explicit). ARC's and Maze's 916 tokens at batch 768 need cudnn or recompute.
+        # cuDNN's fused flash attention on GPUs in bf16; even sequence lengths only), "auto"
+        # (cudnn on a GPU in bf16/fp16, recompute there for odd lengths, else explicit). ARC's and
+        # Maze's 916 tokens at batch 768 need cudnn or recompute.
         attention="auto",
         # Run each net application on this many independent slices of the batch, and the
         # explicit/recompute attention core on this many slices of each (same math per example:

@@ -270,20 +270,34 @@ swiglu_activation.defvjp(_swiglu_fwd, _swiglu_bwd)
 ATTENTION_IMPLS = ("auto", "explicit", "recompute", "xla", "cudnn")
 
 
-def resolve_attention(impl: str, dtype, platform: str | None = None) -> str:
+def resolve_attention(
+    impl: str, dtype, platform: str | None = None, seq_len: int | None = None
+) -> str:
     """The attention implementation `impl` stands for on `platform` (default: JAX's backend).
 
     "auto" is cuDNN's fused flash attention on GPUs in bf16/fp16 (memory O(S) per row: the
     paper rows' 916-token ARC/Maze batches do not fit otherwise) and "explicit" elsewhere
     (XLA:CPU runs the explicit products fastest; on TPUs choose "recompute" for long sequences).
+    cuDNN's backward pass rejects odd sequence lengths (measured on an H200 with jax 0.11.2:
+    "Unsupported sequence length Q 97, KV 97" for 97, 101, 901 tokens; the forward pass and every
+    even length tried, 96..916, work), so for an odd `seq_len` "auto" on a GPU is "recompute"
+    (also O(S) memory) and an explicit "cudnn" is refused.
     """
     if impl not in ATTENTION_IMPLS:
         raise ValueError(f"attention implementation {impl!r}; expected one of {ATTENTION_IMPLS}")
+    odd = seq_len is not None and seq_len % 2 == 1
+    if impl == "cudnn" and odd:
+        raise ValueError(
+            f"attention 'cudnn' at an odd sequence length ({seq_len}): cuDNN's backward pass "
+            "rejects it; use 'auto' (recompute there) or 'recompute'"
+        )
     if impl != "auto":
         return impl
     platform = platform or jax.default_backend()
     half = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
-    return "cudnn" if platform == "gpu" and half else "explicit"
+    if platform == "gpu" and half:
+        return "recompute" if odd else "cudnn"
+    return "explicit"
 
 
 # Slices of the batch run independently on CPUs (`ReasoningNet.batch_chunks`,
@@ -320,7 +334,7 @@ class Attention(nn.Module):
         b, s, _ = x_BSD.shape
         h = self.num_heads
         head_dim = self.hidden_size // h
-        impl = resolve_attention(self.impl, self.dtype)
+        impl = resolve_attention(self.impl, self.dtype, seq_len=s)
         qkv = dense(3 * h * head_dim, self.dtype, "qkv_proj")(x_BSD)
         # Reference split order: [q heads | k heads | v heads] (num_kv_heads == num_heads).
         qkv = qkv.reshape(b, s, 3 * h, head_dim)

@@ -186,6 +186,12 @@ def test_auto_attention_picks_cudnn_only_on_gpus_in_half_precision():
     assert pick("recompute", jnp.bfloat16, "gpu") == "recompute"
     with pytest.raises(ValueError, match="fused"):
         pick("fused", jnp.float32, "cpu")
+    # cuDNN's backward rejects odd lengths (TRM-Att Sudoku's 97 tokens, HRM Maze's 901)
+    assert pick("auto", jnp.bfloat16, "gpu", seq_len=916) == "cudnn"
+    assert pick("auto", jnp.bfloat16, "gpu", seq_len=97) == "recompute"
+    assert pick("auto", jnp.bfloat16, "cpu", seq_len=97) == "explicit"
+    with pytest.raises(ValueError, match="odd sequence length"):
+        pick("cudnn", jnp.bfloat16, "gpu", seq_len=901)
 
 
 def test_hand_written_swiglu_vjp_matches_autodiff():
