@@ -4,11 +4,11 @@
 #     bash benchmarks/device_check.sh                 # on the GPU machine (repo root)
 #     SMOKE=1 bash benchmarks/device_check.sh         # CPU smoke test: one shape, batch 2, fp32
 #
-# Runs benchmarks/step_time.py (bf16, each shape's own gradient rule) for trm_att_maze and
-# trm_att_arc at batch 768 with 4 microbatches (falling back to 192, the official 4-GPU runs'
-# per-device batch, when the step does not fit in device memory; the 768 row still reports its
-# compiled memory; if cuDNN attention fails, once more with model.attention=recompute),
-# then hrm_sudoku and trm_mlp_sudoku at 768. Each run has its own `timeout`, cut to what is left
+# Runs benchmarks/step_time.py (bf16, each shape's own gradient rule) for trm_mlp_sudoku and
+# hrm_sudoku at batch 768, then trm_att_maze and trm_att_arc at batch 768 with 4 microbatches
+# (falling back to 192, the official 4-GPU runs' per-device batch, when the step does not fit in
+# device memory; the 768 row still reports its compiled memory; if cuDNN attention fails, once
+# more with model.attention=recompute). Each run has its own `timeout`, cut to what is left
 # of DEADLINE (default 460 s) so the whole stays under 8 minutes. The table goes to stdout and to
 # ${OUT:-/tmp}/device_check.md, the full log to ${OUT:-/tmp}/device_check.log.
 #
@@ -28,6 +28,9 @@
 #
 # With the device tool: `bash benchmarks/device_check.sh` with a timeout of ~540 s (DEADLINE 460 s
 # plus start-up); the files under $OUT come back.
+#
+# TABLES="ldt:main sotaku ..." then projects those papers' tables on the device (see below) in the
+# time left; SHAPES="trm_mlp_sudoku hrm_sudoku" keeps only those shapes.
 #
 # Variables: PYTHON (default python3; .venv/bin/python in SMOKE mode when present), WHEELS, OUT,
 # DEADLINE (seconds for the whole script), STEPS and WARMUP (timed and untimed steps).
@@ -80,8 +83,16 @@ else
   # shape, batches (the first that fits is timed), timeout in seconds
   # The 916-token rows keep ~0.18 GB of bf16 residuals per example even with flash attention
   # (~136 GB at 768): they accumulate over 4 microbatches (same math) to fit one H200.
-  RUNS=("trm_att_maze 768,192 140 --microbatches=4" "trm_att_arc 768,192 140 --microbatches=4"
-        "hrm_sudoku 768 90" "trm_mlp_sudoku 768 80")
+  RUNS=("trm_mlp_sudoku 768 80" "hrm_sudoku 768 90" "trm_att_maze 768,192 140 --microbatches=4"
+        "trm_att_arc 768,192 140 --microbatches=4")
+fi
+# SHAPES="a b" keeps only those runs (e.g. to leave time for TABLES).
+if [ -n "${SHAPES:-}" ]; then
+  kept=()
+  for run in "${RUNS[@]}"; do
+    case " $SHAPES " in *" ${run%% *} "*) kept+=("$run") ;; esac
+  done
+  RUNS=("${kept[@]}")
 fi
 
 run_shape() {  # shape batches limit [extra step_time.py args]
@@ -94,7 +105,7 @@ run_shape() {  # shape batches limit [extra step_time.py args]
   fi
   [ "$limit" -gt "$left" ] && limit=$left
   say "-- $shape batch $batches $* (timeout ${limit}s, ${SECONDS}s elapsed)"
-  local run_log="$OUT/device_check_$shape.log"
+  local run_log="/tmp/device_check_$shape.log"
   timeout --kill-after=5 "$limit" "$PYTHON" benchmarks/step_time.py --shapes="$shape" \
     --batch="$batches" "${COMMON[@]}" "$@" >"$run_log" 2>&1
   local rc=$?
@@ -129,5 +140,37 @@ done
   echo
   grep -hE '^\|' "$LOG" | awk '!seen[$0]++'
 } >"$MD"
+
+# TABLES="paper[:table] ...": the papers' tables with every row's training time projected on
+# this device (`python -m rrm_jax.tables --skip_runs`: each row's train step compiled and timed
+# at the row's global batch, or a quarter of it at a time when it does not fit), in the time left
+# before DEADLINE; all into ${OUT}/device_tables.md.
+if [ -n "${TABLES:-}" ]; then
+  TMD="$OUT/device_tables.md"
+  echo "# paper tables projected on this device $(date -u +%FT%TZ)" >"$TMD"
+  for spec in $TABLES; do
+    paper=${spec%%:*}
+    table=""
+    [ "$paper" != "$spec" ] && table=${spec#*:}
+    left=$((DEADLINE - SECONDS - 5))
+    if [ "$left" -lt 20 ]; then
+      say "-- tables $spec: skipped, ${left}s left"
+      echo "- $spec: not run (deadline)" >>"$TMD"
+      continue
+    fi
+    say "-- tables $spec (timeout ${left}s, ${SECONDS}s elapsed)"
+    timeout --kill-after=5 "$left" "$PYTHON" -m rrm_jax.tables --paper="$paper" \
+      ${table:+--table="$table"} --skip_runs --workdir=/tmp/device_tables >>"$LOG" 2>&1
+    rc=$?
+    stem=/tmp/device_tables/$paper${table:+_$table}.md
+    if [ "$rc" -eq 0 ] && [ -f "$stem" ]; then
+      { echo; echo "## $spec"; echo; cat "$stem"; } >>"$TMD"
+    else
+      say "-- tables $spec: exit $rc$([ "$rc" -eq 124 ] && echo ' (timeout)')"
+      echo "- $spec: exit $rc" >>"$TMD"
+    fi
+  done
+fi
 say "== done in ${SECONDS}s; table: $MD, log: $LOG"
 cat "$MD"
+[ -n "${TABLES:-}" ] && cat "$OUT/device_tables.md"

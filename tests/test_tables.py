@@ -162,3 +162,29 @@ def test_the_cli_evaluates_without_the_evaluate_modules_flags():
         "assert 'rrm_jax.evaluate' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_a_step_that_does_not_fit_is_timed_at_a_quarter_of_the_batch(monkeypatch):
+    from rrm_jax.train import timing
+
+    calls = []
+
+    def fake_time(c, steps, warmup):
+        calls.append(c.train.global_batch_size)
+        if c.train.global_batch_size > 16:
+            raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate")
+        return {"median_s": 0.5}
+
+    monkeypatch.setattr(timing, "time_train_step", fake_time)
+    monkeypatch.setattr(tables, "_PROJECTION_CACHE", {})
+    c = _tiny("cpu_study.py:trm")
+    c.train.global_batch_size = 256
+    seconds, timed = tables.step_seconds(c, 1 << 30)
+    assert calls == [256, 64, 16] and timed == 16 and seconds == pytest.approx(0.5 * 256 / 16)
+    # any other failure is not taken for a memory limit
+    monkeypatch.setattr(tables, "_PROJECTION_CACHE", {})
+    monkeypatch.setattr(
+        timing, "time_train_step", lambda c, steps, warmup: (_ for _ in ()).throw(ValueError("x"))
+    )
+    with pytest.raises(ValueError):
+        tables.step_seconds(c, 1 << 30)

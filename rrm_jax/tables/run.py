@@ -131,11 +131,12 @@ def run_row(root, table, row, seed: int, *, eval_only: bool, log=print) -> bool:
     return os.path.exists(os.path.join(workdir, "results.json"))
 
 
-_PROJECTION_CACHE: dict[str, float] = {}
+_PROJECTION_CACHE: dict[str, tuple[float, int]] = {}
 
 
-def step_seconds(c, batch: int) -> float:
-    """Seconds per train step of `c` at its global batch, timed at `batch` rows and scaled."""
+def step_seconds(c, batch: int) -> tuple[float, int]:
+    """(Seconds per train step of `c` at its global batch, rows timed): timed at `batch` rows (or
+    fewer, `_time_fitting`) and scaled linearly."""
     from rrm_jax.train import timing
 
     c = c.copy_and_resolve_references()
@@ -152,7 +153,6 @@ def step_seconds(c, batch: int) -> float:
             c.model[field] = known[field]
     full = c.train.global_batch_size
     small = min(batch, full)
-    c.train.global_batch_size = small
     c.train.microbatches = 1
     key = json.dumps(
         {k: c[k].to_dict() for k in ("model", "recursion", "act", "loss", "optim")}
@@ -161,8 +161,30 @@ def step_seconds(c, batch: int) -> float:
         default=str,
     )
     if key not in _PROJECTION_CACHE:
-        _PROJECTION_CACHE[key] = timing.time_train_step(c, steps=2, warmup=1)["median_s"]
-    return _PROJECTION_CACHE[key] * full / small
+        _PROJECTION_CACHE[key] = _time_fitting(c, small)
+    seconds, timed = _PROJECTION_CACHE[key]
+    return seconds * full / timed, timed
+
+
+def _out_of_memory(e: Exception) -> bool:
+    text = f"{type(e).__name__}: {e}"
+    return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
+
+
+def _time_fitting(c, batch: int) -> tuple[float, int]:
+    """(median seconds per step, rows timed): at `batch` rows, or at a quarter of that each time
+    the step does not fit in device memory (the official runs spread the batch over several
+    devices; one device times a slice of it), down to one row."""
+    from rrm_jax.train import timing
+
+    while True:
+        c.train.global_batch_size = batch
+        try:
+            return timing.time_train_step(c, steps=2, warmup=1)["median_s"], batch
+        except Exception as e:
+            if not _out_of_memory(e) or batch == 1:
+                raise
+            batch = max(1, batch // 4)
 
 
 def collect(root, table, row, seeds, *, project: bool, project_batch: int, log=print) -> Result:
@@ -201,7 +223,10 @@ def collect(root, table, row, seeds, *, project: bool, project_batch: int, log=p
             result.note = "steps unknown without the built dataset"
         else:
             try:
-                result.projected_s = result.steps * step_seconds(config, project_batch)
+                seconds, timed = step_seconds(config, project_batch)
+                result.projected_s = result.steps * seconds
+                if timed < min(project_batch, config.train.global_batch_size):  # did not fit
+                    result.note = f"step timed at batch {timed} (memory), scaled to the row's"
             except Exception as e:  # a row that does not compile here: say why, go on
                 result.note = f"not projected: {type(e).__name__}: {str(e)[:80]}"
                 log(f"{row.name}: {result.note}")
