@@ -114,8 +114,8 @@ def base_config() -> ml_collections.ConfigDict:
         remat=False,  # jax.checkpoint on each differentiated update (memory for compute)
         remat_policy="nothing",  # under remat: "nothing" saved, or the matmul outputs ("dots")
         neumann_terms=2,  # k of gradient="neumann" (0 is "one_step")
-        implicit_tol=1e-4,  # gradient="implicit": stop when the relative change is below this
-        implicit_max_iters=30,  # ... or after this many fixed-point iterations
+        implicit_tol=1e-4,  # gradient="implicit": GMRES stops at this relative residual
+        implicit_max_iters=30,  # ... or after this many iterations (one VJP each)
     )
 
     c.act = dict(

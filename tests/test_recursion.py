@@ -347,3 +347,31 @@ def test_fixed_point_rules_send_nothing_to_the_initial_state(rule):
 
     g = jax.grad(loss)({"z": jnp.ones(N)})
     assert float(jnp.abs(g["z"]).max()) == 0.0
+
+
+def test_implicit_gradient_where_the_neumann_series_diverges():
+    # A with spectral radius 1.5: the series g + g A + g A^2 + ... diverges, but I - A is
+    # invertible and the implicit-function gradient w = g (I - A)^-1 exists (GMRES finds it).
+    p, x, w = _contractive()
+    p = dict(p, a=p["a"] * (1.5 / float(jnp.max(jnp.abs(jnp.linalg.eigvals(p["a"]))))))
+    z_star = jnp.linalg.solve(jnp.eye(N) - p["a"], p["b"] @ x)
+
+    def loss(p, x, terms):
+        out = recursion.fixed_point(
+            lambda pp, c, xx: {"z": z_star},  # the reached state: the fixed point itself
+            lambda pp, c, xx: _linear_step(pp, c, xx),
+            p,
+            {"z": jnp.zeros(N)},
+            x,
+            terms=terms,
+            tol=1e-7,
+            max_iters=N,  # GMRES is exact after N iterations on an N-dimensional system
+        )
+        return jnp.dot(w, out["z"])
+
+    u = jnp.linalg.solve((jnp.eye(N) - p["a"]).T, w)
+    g_p, g_x = jax.grad(loss, argnums=(0, 1))(p, x, None)
+    np.testing.assert_allclose(g_x, p["b"].T @ u, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g_p["a"], jnp.outer(u, z_star), rtol=1e-4, atol=1e-5)
+    series = [jnp.linalg.norm(jax.grad(loss, argnums=1)(p, x, k)) for k in (8, 16, 32)]
+    assert series[0] < series[1] < series[2] and series[2] > 10 * jnp.linalg.norm(g_x)
