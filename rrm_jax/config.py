@@ -277,6 +277,12 @@ def base_config() -> ml_collections.ConfigDict:
         correct_fill=(0.0, 1.0),
         error_fill=(0.1, 1.0),
         error_rate=(0.01, 0.3),
+        # Solutions per puzzle the targets are computed from (the official maze `k_solutions`):
+        # 1 = the label only; K > 1 (domain "maze" only) = the label plus K - 1 shortest paths
+        # drawn uniformly from the maze's all-shortest-paths DAG, alpha = the union of those
+        # still consistent with the state (`models/ldt_lattice.py`, `data/maze_paths.py`). The
+        # paper's Maze-Hard row uses 512.
+        num_solutions=1,
         # A fresh random symmetry at every forward, in training and in the solver: a channel
         # permutation (not for domain "maze") and a grid symmetry, "d4" (the official D4 on a
         # square grid), "flips" (mirrors and the half turn: 6x6 Sudoku's 2x3 boxes) or "none".
@@ -303,7 +309,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.scaling = dict(
         # The test-time scaling harness (`eval/scaling.py`): accuracy over the grid of widths
         # (rollouts) x depths (supervision steps); () derives powers of two up to
-        # sampling.rollouts and sampling.steps.
+        # sampling.rollouts and sampling.steps. LDT: widths are chains per puzzle and depths
+        # round budgets of its solver, () up to ldt.chains and ldt.rounds.
         widths=(),
         depths=(),
     )

@@ -13,7 +13,9 @@ the results table and writes `results.json` and `segments.png` to the workdir. T
 holds the dense weights, the puzzle-embedding table and the fixed initial states. For a
 stochastic model (GRAM; TRM/HRM with `ptrm.sigma` > 0, experiments/ptrm.py) it also runs
 `sampling.rollouts` rollouts ("ptrm/..." or "gram/..." metrics), and with `--scaling` the depth x
-width grid of `rrm_jax.eval.scaling` (scaling.md/.csv/.json/.png).
+width grid of `rrm_jax.eval.scaling` (scaling.md/.csv/.json/.png). LDT runs its abstaining
+solver instead; its `--scaling` grid is round budgets x chains per puzzle (correct / wrong /
+abstained per cell).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ _CHECKPOINT = flags.DEFINE_string(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where results.json and segments.png go.")
 _SCALING = flags.DEFINE_bool(
-    "scaling", False, "Also sweep test-time depth x width (a stochastic model: GRAM, PTRM)."
+    "scaling",
+    False,
+    "Also sweep test-time depth x width (a stochastic model: GRAM, PTRM; LDT: rounds x chains).",
 )
 flags.mark_flags_as_required(["config", "workdir"])
 

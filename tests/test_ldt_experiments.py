@@ -48,6 +48,25 @@ def test_row_is_valid_with_the_papers_settings(row):
     if row == "maze_hard":
         assert c.model.pos_encodings == "rope" and c.model.hidden_size == 192
         assert (g.domain, g.cls_threshold, g.eval_dropout) == ("maze", 0.53, 0.0)
+        assert g.num_solutions == 512 and c.paper.metric.startswith("ldt/lenient_correct")
+        assert (g.zero_hint, g.correct_hint, g.error_hint) == (1.0, 0.0, 0.0)  # raw puzzles
+    else:
+        assert g.num_solutions == 1
+
+
+def test_maze_k1_ablation_is_the_row_with_the_label_only():
+    c = LDT.get_config("maze_hard,ablation=k1")
+    validate(c)
+    base = LDT.get_config("maze_hard")
+    assert c.ldt.num_solutions == 1 and c.paper.reported == 99.3
+    assert c.paper.metric.startswith("ldt/lenient_correct")
+    assert {k for k in c.ldt.keys() if c.ldt[k] != base.ldt[k]} == {"num_solutions"}
+    for block in ("model", "train", "optim", "data", "act", "eval"):
+        assert c[block].to_dict() == base[block].to_dict(), block
+    with pytest.raises(ValueError, match="unknown ablation"):
+        LDT.get_config("maze_hard,ablation=ce_0")
+    with pytest.raises(ValueError, match="unknown ablation"):
+        LDT.get_config("sudoku_extreme,ablation=k1")
 
 
 @pytest.mark.parametrize("name", sorted(LDT.ABLATIONS))
@@ -132,3 +151,39 @@ def test_ldt_trains_through_main_and_reports_the_solver_split(tmp_path):
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         train = [json.loads(line) for line in f if '"train"' in line]
     assert train and all("keep_loss" in m and "digit_loss" in m for m in train)
+
+
+def test_scaling_on_ldt_params_sweeps_chains_by_rounds(tmp_path):
+    """`rrm_jax.evaluate --scaling` on LDT params: the chains x rounds grid of the solver is
+    written (scaling.md/.csv/.json/.png), and its (ldt.chains, ldt.rounds) cell is the
+    evaluation that results.json reports."""
+    import jax
+
+    from rrm_jax.eval.offline import evaluate_params
+    from rrm_jax.models import ldt
+    from rrm_jax.train import loop
+
+    c = LDT.get_config("tiny")
+    c.data.update({"source": "sudoku", "num_train": 16, "num_test": 10})
+    c.model.update({"hidden_size": 16, "num_heads": 2, "num_layers": 1})
+    c.ldt.update({"num_loops": 2, "chains": 2, "rounds": 6, "solver_puzzles": 4})
+    c.eval.batch_size = 8
+    c.scaling.update({"widths": (1, 2), "depths": (2, 6)})
+    _, sized = loop.init_data(c)  # seq_len and vocabulary from the generated data
+    params = ldt.build(sized).init(jax.random.PRNGKey(0), {})
+    workdir = str(tmp_path / "eval")
+    summary = evaluate_params(c, params, workdir, scaling=True)
+    with open(os.path.join(workdir, "scaling.json")) as f:
+        records = json.load(f)["records"]
+    assert [(r["K"], r["D"]) for r in records] == [(1, 2), (1, 6), (2, 2), (2, 6)]
+    cell = records[-1]
+    assert summary["count"] == 10 and cell["correct"] == summary["ldt/correct"]
+    assert cell["abstained"] == summary["ldt/abstained"] and cell["compute"] == 2 * 6 * 2 * 1
+    for r in records:
+        assert abs(r["correct"] + r["wrong"] + r["abstained"] - 1.0) < 1e-9
+        assert r["rounds"] <= r["D"] and r["forwards"] == r["rounds"] * r["K"]
+    text = open(os.path.join(workdir, "scaling.md")).read()
+    assert "| correct | wrong | abstained |" in text
+    assert os.path.exists(os.path.join(workdir, "scaling.png"))
+    with open(os.path.join(workdir, "results.json")) as f:
+        assert json.load(f)["ldt/correct"] == summary["ldt/correct"]

@@ -157,7 +157,7 @@ def results_table(summary: dict, paper=None) -> str:
         if key.startswith(("maze/", "csp/", "generation/")) or key.endswith(("/pass@1", "/pass@2")):
             rows.append((key, f"{100 * summary[key]:.2f}%"))
         elif key.startswith("ldt/"):  # LDT's solver: rates in %, counts and costs as they are
-            rate = key in ("ldt/correct", "ldt/wrong", "ldt/abstained")
+            rate = key in ("ldt/correct", "ldt/wrong", "ldt/abstained", "ldt/lenient_correct")
             rows.append((key, f"{100 * summary[key]:.2f}%" if rate else f"{summary[key]:.6g}"))
         elif key.startswith("snowflake/"):  # rule-checked accuracy in %, the rest per puzzle
             rate = key == "snowflake/valid"

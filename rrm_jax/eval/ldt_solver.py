@@ -10,7 +10,9 @@ round); a puzzle none of whose chains solves within `ldt.rounds` rounds is absta
 Correctness is checked afterwards only, for the report: correct, wrong and abstained are
 counted separately, and the accepted answers are also checked against the rules of Sudoku
 (`rule_violations`: accepted answers that break a row, column or box constraint or a given; for
-Snowflake Sudoku its hexagon and meeting-point groups; -1 where no checker applies: Maze).
+Snowflake Sudoku its hexagon and meeting-point groups; for Maze answers that are not a simple
+S->G path through open cells, and Maze also reports the paper's lenient metric, any valid path of
+optimal length, as `ldt/lenient_correct`).
 
 Layout: fixed slots of M puzzles x K chains (`ldt.solver_puzzles`) under one jitted function
 that runs `ldt.rounds_per_call` rounds with per-slot masks (a finished slot is frozen); between
@@ -18,11 +20,14 @@ calls the host records the finished slots and refills them with the next puzzles
 puzzle gets its own round budget from the moment it enters a slot (the official streaming
 queue). Per puzzle: the answer, its status, the rounds it used (the official `puzzle_calls`:
 batched forward passes while it held its slot), the chain forward passes (rounds x K) and the
-chain restarts.
+chain restarts. The round budget is a call argument (one compile for every budget: the scaling
+harness's depth axis, `eval/scaling.py`). With several processes each solves its own shard of
+the test rows and `evaluate` gathers the per-puzzle results, so its report is over all of them.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 
@@ -30,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rrm_jax.models import ldt
+from rrm_jax.models import ldt, ldt_lattice
 
 CORRECT, WRONG, ABSTAINED = 0, 1, 2
 _BOXES = {4: (2, 2), 6: (2, 3), 8: (2, 4), 9: (3, 3), 12: (3, 4), 16: (4, 4)}
@@ -61,7 +66,12 @@ def sudoku_rule_violations(answers: np.ndarray, inputs: np.ndarray) -> np.ndarra
 
 
 class Solver:
-    """The jitted pieces of the solver for one config (built once, reused across evaluations)."""
+    """The jitted pieces of the solver for one config (built once, reused across evaluations).
+
+    The round budget is an argument of the jitted round function, not a constant of it: one
+    compile serves every budget (`solve(..., rounds=R)`; default `ldt.rounds`), so the scaling
+    harness's depth axis reuses it; the chains K fix the shapes (M x K rows), one Solver each.
+    """
 
     def __init__(self, config):
         self.config = config
@@ -71,7 +81,7 @@ class Solver:
         self.max_rounds = g.rounds
         ops, k = self.ops, self.k
 
-        def rounds(params, slots, key):
+        def rounds(params, slots, key, budget):
             def body(i, sl):
                 r = ops.step(
                     params,
@@ -101,7 +111,7 @@ class Solver:
                     "accepted": accepted,
                     "rounds": n_rounds,
                     "resets": sl["resets"] + conflict.reshape(-1, k).sum(-1),
-                    "active": live & ~accepted & (n_rounds < self.max_rounds),
+                    "active": live & ~accepted & (n_rounds < budget),
                 }
 
             return jax.lax.fori_loop(0, self.per_call, body, slots)
@@ -114,8 +124,8 @@ class Solver:
             return {
                 "state": jnp.where(rows, lat, slots["state"]),
                 "orig": jnp.where(rows, lat, slots["orig"]),
-                "given": jnp.where(rows[..., 0], ldt.given_mask(lat), slots["given"]),
-                "inside": jnp.where(rows[..., 0], ldt.in_puzzle(lat), slots["inside"]),
+                "given": jnp.where(rows[..., 0], ldt_lattice.given_mask(lat), slots["given"]),
+                "inside": jnp.where(rows[..., 0], ldt_lattice.in_puzzle(lat), slots["inside"]),
                 "answer": jnp.where(m3, False, slots["answer"]),
                 "accepted": slots["accepted"] & ~mask_M,
                 "rounds": jnp.where(mask_M, 0, slots["rounds"]),
@@ -123,8 +133,14 @@ class Solver:
                 "active": slots["active"] | mask_M,
             }
 
-        self.rounds = jax.jit(rounds)
+        self._rounds = jax.jit(rounds)
         self.fill = jax.jit(fill)
+
+    def rounds(self, params: dict, slots: dict, key: jax.Array, budget: int | None = None):
+        """`ldt.rounds_per_call` rounds of every live slot; a slot stops after `budget` rounds
+        (default `ldt.rounds`; a traced value, so any budget reuses the compiled function)."""
+        budget = self.max_rounds if budget is None else budget
+        return self._rounds(params, slots, key, np.int32(budget))
 
     def empty_slots(self) -> dict:
         m, k = self.m, self.k
@@ -142,10 +158,14 @@ class Solver:
             "active": jnp.zeros((m,), bool),
         }
 
-    def solve(self, params: dict, inputs: np.ndarray, *, seed: int = 0) -> dict:
-        """Solves every row of `inputs` (tokens [P, S]). Returns per-puzzle numpy arrays:
-        "answer" tokens [P, S] (the input where abstained), "accepted" [P], "rounds" [P],
-        "resets" [P], and "calls" (the jitted calls made)."""
+    def solve(
+        self, params: dict, inputs: np.ndarray, *, seed: int = 0, rounds: int | None = None
+    ) -> dict:
+        """Solves every row of `inputs` (tokens [P, S]) with a budget of `rounds` rounds per
+        puzzle (default `ldt.rounds`). Returns per-puzzle numpy arrays: "answer" tokens [P, S]
+        (the input where abstained), "accepted" [P], "rounds" [P], "resets" [P], and "calls"
+        (the jitted calls made)."""
+        budget = self.max_rounds if rounds is None else int(rounds)
         p_total = inputs.shape[0]
         domain = self.ops.domain
         answer = np.array(inputs, copy=True)
@@ -166,11 +186,11 @@ class Solver:
                 slot_puzzle[i], mask[i], tokens[i] = nxt, True, inputs[nxt]
                 nxt += 1
             if mask.any():
-                puz = ldt.tokens_to_lattice(jnp.asarray(tokens), domain)
+                puz = ldt_lattice.tokens_to_lattice(jnp.asarray(tokens), domain)
                 slots = self.fill(slots, jnp.asarray(mask), puz)
             if (slot_puzzle < 0).all():
                 break
-            slots = self.rounds(params, slots, jax.random.fold_in(key, calls))
+            slots = self.rounds(params, slots, jax.random.fold_in(key, calls), budget)
             calls += 1
             host = jax.device_get({k: slots[k] for k in ("active", "accepted", "rounds", "resets")})
             done = (slot_puzzle >= 0) & ~host["active"]
@@ -194,8 +214,18 @@ class Solver:
 
 
 def score(config, inputs, labels, result: dict) -> tuple[dict, np.ndarray]:
-    """(summary, status [P]) of a `Solver.solve` result against the labels."""
-    domain = ldt.domain_for(config.ldt.domain, config.model.vocab_size)
+    """(summary, status [P]) of a `Solver.solve` result against the labels.
+
+    The status and `ldt/correct` / `ldt/wrong` are exact match with the label in every domain.
+    `ldt/rule_violations` counts accepted answers that break the domain's rules: a Sudoku row,
+    column, box or given; Snowflake's groups; for Maze, answers that are not one simple S->G
+    path through open cells with walls, S and G unchanged (`rrm_jax.eval.maze.valid_path`).
+    Maze also gets the paper's lenient metric, `ldt/lenient_correct` (+ `_count`): accepted
+    answers that are any valid S->G path of optimal length (the official CORRECT_GT +
+    CORRECT_ALT, `rrm_jax.eval.maze.lenient`); lenient_correct - correct is the official
+    CORRECT_ALT share (other shortest paths than the label's).
+    """
+    domain = ldt_lattice.domain_for(config.ldt.domain, config.model.vocab_size)
     answer, accepted = result["answer"], result["accepted"]
     right = ((answer == labels) | (labels < 0)).all(-1)
     status = np.where(~accepted, ABSTAINED, np.where(right, CORRECT, WRONG))
@@ -209,6 +239,13 @@ def score(config, inputs, labels, result: dict) -> tuple[dict, np.ndarray]:
         from rrm_jax.eval import snowflake
 
         violations = int((~snowflake.is_valid(answer, inputs) & accepted).sum())
+    elif domain.name == "maze":  # a simple S->G path; lenient: of optimal length
+        from rrm_jax.eval import maze
+
+        grid = (len(answer),) + ldt.grid_shape(config)
+        a, x = answer.reshape(grid), inputs.reshape(grid)
+        violations = int((~maze.valid_path(a, x) & accepted).sum())
+        lenient = maze.lenient(a, x) & accepted
     else:
         violations = -1  # no rule checker for this domain
     counts = {
@@ -242,6 +279,9 @@ def score(config, inputs, labels, result: dict) -> tuple[dict, np.ndarray]:
         "ldt/rounds_solved_mean": float(rounds[accepted].mean()) if accepted.any() else 0.0,
         "ldt/resets_mean": float(result["resets"].mean()),
     }
+    if domain.name == "maze":
+        summary["ldt/lenient_correct"] = float(lenient.sum()) / n
+        summary["ldt/lenient_correct_count"] = float(lenient.sum())
     return summary, status
 
 
@@ -257,21 +297,84 @@ def collect(batches: Iterable[dict]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def gather_puzzles(rows: dict, allgather=None) -> dict:
+    """Every process's per-puzzle arrays `rows` (leading axis: its puzzles; the lengths may
+    differ between processes), concatenated in process order: the whole test split. With one
+    process `rows` itself. `allgather` (default `multihost_utils.process_allgather`, which
+    stacks a tree over processes on a new axis 0) is a parameter for tests."""
+    if allgather is None:
+        if jax.process_count() == 1:
+            return rows
+        from jax.experimental import multihost_utils
+
+        allgather = multihost_utils.process_allgather
+    rows = {k: np.asarray(v) for k, v in rows.items()}
+    counts = np.asarray(allgather(np.int32(len(next(iter(rows.values())))))).reshape(-1)
+    top = int(counts.max())
+
+    def pad(v):  # to the longest shard; bool as uint8 for the collective
+        v = v.astype(np.uint8) if v.dtype == bool else v
+        return np.concatenate([v, np.zeros((top - len(v),) + v.shape[1:], v.dtype)])
+
+    full = allgather({k: pad(v) for k, v in rows.items()})
+    return {
+        k: np.concatenate([np.asarray(full[k])[i, :c] for i, c in enumerate(counts)]).astype(
+            v.dtype
+        )
+        for k, v in rows.items()
+    }
+
+
+def _process_local(params: dict) -> dict:
+    """With several processes, each solves its own shard on its own device: the replicated
+    params' local copy (a global array would make every call a program over all processes)."""
+    if jax.process_count() == 1:
+        return params
+
+    def local(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            if not x.is_fully_replicated:
+                raise ValueError("the LDT solver needs replicated params")
+            return x.addressable_data(0)
+        return x
+
+    return jax.tree.map(local, params)
+
+
 _SOLVERS: dict = {}
 
 
-def evaluate(config, params: dict, batches: Iterable[dict]) -> dict:
-    """Runs the solver on the test rows of `batches`; the summary of `score` plus the wall time
-    ("ldt/seconds")."""
-    key = config.to_json_best_effort()
+def solver_for(config) -> Solver:
+    """The cached `Solver` of `config`: one per setting except the round budget (a call
+    argument, `Solver.solve(rounds=...)`), so budgets share a compile; a few are kept (the
+    scaling harness's widths)."""
+    fields = json.loads(config.to_json_best_effort())
+    fields["ldt"]["rounds"] = None
+    key = json.dumps(fields, sort_keys=True)
     if key not in _SOLVERS:
-        _SOLVERS.clear()
+        while len(_SOLVERS) >= 8:
+            _SOLVERS.pop(next(iter(_SOLVERS)))
         _SOLVERS[key] = Solver(config)
-    solver = _SOLVERS[key]
+    return _SOLVERS[key]
+
+
+def evaluate(config, params: dict, batches: Iterable[dict]) -> dict:
+    """Runs the solver (K = `ldt.chains`, `ldt.rounds` rounds) on the test rows of `batches`;
+    the summary of `score` plus the wall time ("ldt/seconds", this process's). With several
+    processes each solves its own rows and the per-puzzle results are gathered first, so the
+    counts, rates and means are over the whole test split (`gather_puzzles`)."""
+    solver = solver_for(config)
     inputs, labels = collect(batches)
-    params = {"dense": params["dense"]}
+    params = _process_local({"dense": params["dense"]})
     t0 = time.time()
-    result = solver.solve(params, inputs, seed=config.ldt.solver_seed)
-    summary, _ = score(config, inputs, labels, result)
+    result = solver.solve(params, inputs, seed=config.ldt.solver_seed, rounds=config.ldt.rounds)
+    per_puzzle = {
+        k: v
+        for k, v in result.items()
+        if isinstance(v, np.ndarray) and v.shape[:1] == (len(inputs),)
+    }
+    rows = gather_puzzles({"inputs": inputs, "labels": labels, **per_puzzle})
+    inputs, labels = rows.pop("inputs"), rows.pop("labels")
+    summary, _ = score(config, inputs, labels, {**result, **rows})
     summary["ldt/seconds"] = time.time() - t0
     return summary

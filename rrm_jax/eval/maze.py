@@ -119,11 +119,10 @@ def exact(pred: Any, label: Any) -> np.ndarray:
     return ((p == y) | (y == PAD)).all((1, 2))
 
 
-def lenient(pred: Any, inputs: Any) -> np.ndarray:
-    """Whether each prediction marks a shortest S->G path of its input maze (bool [N]).
-
-    See the module docstring for the exact conditions.
-    """
+def _path_shape(pred: Any, inputs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ok [N], cells [N, H, W], inputs [N, H, W], moves [N]): the lenient conditions except the
+    length (walls, S and G untouched, 'o' on open cells only, the degrees of a simple path), the
+    cells P (S, G and the 'o' cells) and |P| - 1."""
     p, x = _as_mazes(pred, "pred"), _as_mazes(inputs, "inputs")
     if p.shape != x.shape:
         raise ValueError(f"pred {p.shape} and inputs {x.shape} differ in shape")
@@ -138,13 +137,39 @@ def lenient(pred: Any, inputs: Any) -> np.ndarray:
     deg = _neighbours(cells)
     ok &= ((deg == 1) | ~(start | goal)).all((1, 2))
     ok &= ((deg == 2) | ~path).all((1, 2))
-    moves = cells.sum((1, 2)) - 1
-    result = np.zeros(p.shape[0], bool)
+    return ok, cells, x, cells.sum((1, 2)) - 1
+
+
+def lenient(pred: Any, inputs: Any) -> np.ndarray:
+    """Whether each prediction marks a shortest S->G path of its input maze (bool [N]).
+
+    See the module docstring for the exact conditions.
+    """
+    ok, _, x, moves = _path_shape(pred, inputs)
+    result = np.zeros(x.shape[0], bool)
     idx = np.flatnonzero(ok)
     if idx.size:
         dist = shortest_path_lengths(x[idx])
         result[idx] = (dist >= 0) & (dist == moves[idx])
     return result
+
+
+def valid_path(pred: Any, inputs: Any) -> np.ndarray:
+    """Whether each prediction marks one simple S->G path of its input maze, of any length
+    (bool [N]): the conditions of `lenient` with connectivity instead of the length (every cell
+    of P is reached from S through P, which rules out the disjoint cycles the degree conditions
+    allow). Stricter than the official `maze_classify` "valid" (LDT's `experiments/maze/data.py`:
+    S, G and the path cells connected, no detached islands, branches allowed): an accepted answer
+    that fails here is broken, branching or disconnected (their WRONG_INVALID, plus branching
+    answers they count as WRONG_VALID); one that passes but is not `lenient` is a longer path."""
+    ok, cells, x, _ = _path_shape(pred, inputs)
+    reached = cells & (x == START)
+    while True:
+        grown = _dilate(reached) & cells
+        if (grown == reached).all():
+            break
+        reached = grown
+    return ok & (reached == cells).all((1, 2))
 
 
 def summary(pred: Any, label: Any, inputs: Any) -> dict:

@@ -30,7 +30,8 @@ def checkpoint_params(workdir: str, use_ema: bool) -> dict:
 
 
 def evaluate_params(config, params: dict, workdir: str, *, scaling: bool = False) -> dict:
-    """Evaluates `params` under `config` on its test split; returns the summary."""
+    """Evaluates `params` under `config` on its test split; returns the summary. With
+    `scaling`, also the test-time depth x width grid (`eval/scaling.py`; LDT: rounds x chains)."""
     import jax
 
     from rrm_jax import models, parallel
@@ -59,10 +60,13 @@ def evaluate_params(config, params: dict, workdir: str, *, scaling: bool = False
     if config.model.name == "ldt":  # LDT's abstaining K-chain solver, not ACT segments
         from rrm_jax.eval import ldt_solver
 
-        summary = ldt_solver.evaluate(config, params, loop.eval_batches_for(data.test, config))
-        os.makedirs(workdir, exist_ok=True)
-        if jax.process_index() == 0:
-            eval_lib.report(summary, config, workdir)
+        batches = lambda: loop.eval_batches_for(data.test, config)
+        records, summary = None, None
+        if scaling:  # chains x rounds; its (ldt.chains, ldt.rounds) cell is the evaluation
+            records, summary = scaling_lib.run_ldt_grid(config, params, batches)
+        if summary is None:
+            summary = ldt_solver.evaluate(config, params, batches())
+        _write(summary, records, config, workdir)
         return summary
     step = jax.jit(eval_lib.make_eval_step(model, config))
     collect = eval_lib.needs_predictions(data)
@@ -78,7 +82,9 @@ def evaluate_params(config, params: dict, workdir: str, *, scaling: bool = False
     batches = lambda: loop.eval_batches_for(data.test, config, config.sampling.batch_size)
     to_global = lambda b: parallel.global_batch(b, mesh)
     if scaling and not model.stochastic:
-        raise ValueError("--scaling needs a stochastic model (GRAM; TRM/HRM with ptrm.sigma > 0)")
+        raise ValueError(
+            "--scaling needs a stochastic model (GRAM; TRM/HRM with ptrm.sigma > 0) or LDT"
+        )
     records, sampled = None, None
     if scaling:  # its largest cell is PTRM's evaluation when the grid ends at (K, D)
         records, sampled = scaling_lib.run_grid(config, model, params, batches, to_global, data)
@@ -88,6 +94,17 @@ def evaluate_params(config, params: dict, workdir: str, *, scaling: bool = False
                 config, model, params, data, batches(), to_global
             )
         summary.update(sampled)
+    _write(summary, records, config, workdir)
+    return summary
+
+
+def _write(summary: dict, records: list[dict] | None, config, workdir: str) -> None:
+    """The results (and the scaling grid's files, printing its table), from process 0."""
+    import jax
+
+    from rrm_jax.eval import evaluate as eval_lib
+    from rrm_jax.eval import scaling as scaling_lib
+
     os.makedirs(workdir, exist_ok=True)
     if jax.process_index() == 0:
         eval_lib.report(summary, config, workdir)
@@ -96,4 +113,3 @@ def evaluate_params(config, params: dict, workdir: str, *, scaling: bool = False
         with open(paths["md"]) as f:
             print(f.read(), flush=True)
         print(f"scaling: {paths['png']}", flush=True)
-    return summary

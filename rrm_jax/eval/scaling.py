@@ -21,8 +21,25 @@ them. This harness measures both on the same puzzles, at matched compute, for an
 Accuracy here is the exact accuracy per test row (for ARC, per augmented test example; the
 ARC vote over augmentations is PTRM's evaluation, `sampling_metrics`).
 
+LDT (`run_ldt_grid`): width is the chains K per puzzle, depth the round budget R of its
+abstaining solver (`eval/ldt_solver.py`); defaults are powers of two up to `ldt.chains` and
+`ldt.rounds`. Each cell is its own solver run (`ldt_solver.evaluate` with K and R, the same
+seed): the solver streams puzzles through slots and a puzzle's random draws depend on its slot
+and the call it entered at, which depend on the budget, so a cell cannot be read off a larger
+one; the round budget is an argument of the compiled round function, so each width compiles
+once for every depth. A cell records correct (the accuracy: the exact accuracy of the accepted
+answers over all puzzles), wrong and abstained (fractions), the mean rounds and chain forward
+passes used, and the rule-breaking accepted answers. Compute is the budget per puzzle, K * R
+forward passes of num_loops * num_layers blocks each; K = 1 is the depth-only line ("depth"), so
+the compute-matched comparison is one chain of K*R rounds against K chains of R rounds. More
+rounds cannot finish fewer puzzles when every puzzle gets a slot at once (`ldt.solver_puzzles` >=
+the puzzles: each puzzle's draws are then those of (seed, round) alone); otherwise only in
+expectation.
+
     python -m rrm_jax.evaluate --config=experiments/ptrm.py:tiny \
         --checkpoint=runs/demo --workdir=runs/demo_scaling --scaling
+    python -m rrm_jax.evaluate --config=experiments/ldt.py:tiny \
+        --checkpoint=runs/ldt_tiny --workdir=runs/ldt_scaling --scaling
 """
 
 from __future__ import annotations
@@ -45,8 +62,11 @@ CELL_METRICS = ("best_q", "mode", "pass", "rollout_mean")
 
 
 def blocks_per_segment(config) -> int:
-    """Forward block applications of one supervision segment: T * (n * L_layers + H_layers)."""
+    """Forward block applications of one supervision segment: T * (n * L_layers + H_layers);
+    for LDT, of one chain's solver round: num_loops * num_layers."""
     m, r = config.model, config.recursion
+    if m.name == "ldt":
+        return config.ldt.num_loops * m.num_layers
     return r.cycles * (r.latent_steps * m.num_layers + (m.h_layers or m.num_layers))
 
 
@@ -61,11 +81,13 @@ def powers_of_two(limit: int) -> tuple[int, ...]:
 
 def grid_axes(config) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(widths, depths) of the sweep: `scaling.*`, or powers of two up to sampling.rollouts
-    and sampling.steps."""
-    p = config.sampling
-    steps = p.steps or config.act.max_steps
-    widths = tuple(sorted(int(w) for w in config.scaling.widths)) or powers_of_two(p.rollouts)
-    depths = tuple(sorted(int(d) for d in config.scaling.depths)) or powers_of_two(steps)
+    and sampling.steps (LDT: up to ldt.chains and ldt.rounds)."""
+    if config.model.name == "ldt":
+        width, depth = config.ldt.chains, config.ldt.rounds
+    else:
+        width, depth = config.sampling.rollouts, config.sampling.steps or config.act.max_steps
+    widths = tuple(sorted(int(w) for w in config.scaling.widths)) or powers_of_two(width)
+    depths = tuple(sorted(int(d) for d in config.scaling.depths)) or powers_of_two(depth)
     return widths, depths
 
 
@@ -222,21 +244,32 @@ def frontier(records: list[dict], rule: str) -> list[tuple[int, float]]:
     return out
 
 
+def is_ldt(records: list[dict]) -> bool:
+    """Records of LDT's grid (`ldt_record`: correct / wrong / abstained)."""
+    return "correct" in records[0]
+
+
 def matched(records: list[dict]) -> list[dict]:
-    """Compute-matched pairs: for each budget reached by the deterministic model, the best
-    noisy cell with K > 1 at that same compute (by best-Q; every rule's accuracy kept)."""
+    """Compute-matched pairs: for each budget reached by the deterministic model (LDT: by one
+    chain), the best cell with K > 1 at that same compute (by best-Q, then mode; LDT: by
+    correct, then fewer wrong; every column kept)."""
     det = {r["compute"]: r for r in records if r["allocation"] == "depth"}
+    if is_ldt(records):
+        rank = lambda r: (r["correct"], -r["wrong"])
+    else:
+        rank = lambda r: (r["best_q"], r["mode"])
     out = []
     for c, d in sorted(det.items()):
         wide = [r for r in records if r["K"] > 1 and r["compute"] == c]
         if wide:
-            best = max(wide, key=lambda r: (r["best_q"], r["mode"]))
-            out.append({"compute": c, "depth": d, "width": best})
+            out.append({"compute": c, "depth": d, "width": max(wide, key=rank)})
     return out
 
 
 def markdown(records: list[dict], title: str = "") -> str:
     """The grid and the compute-matched comparison as Markdown."""
+    if is_ldt(records):
+        return _ldt_markdown(records, title)
     pct = lambda v: f"{100 * v:.2f}"
     lines = [f"## {title}" if title else "## Test-time scaling", ""]
     value = "value" in records[0]  # models with a value head (GRAM's LPRM)
@@ -272,15 +305,28 @@ def markdown(records: list[dict], title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _plot_frontier(ax, records: list[dict], rule: str) -> None:
+    edge = frontier(records, rule)
+    ax.plot(
+        [c for c, _ in edge],
+        [100 * a for _, a in edge],
+        "k:",
+        alpha=0.6,
+        label="frontier (best at or below this compute)",
+    )
+
+
 def plot(records: list[dict], path: str, title: str = "") -> None:
     """Accuracy against compute, one panel per rule: the depth-only line (deterministic), the
     width-only line (K rollouts at the smallest depth), one mixed line per larger depth, and
-    the frontier (the best cell at or below each compute)."""
+    the frontier (the best cell at or below each compute). LDT's records: `_ldt_plot`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if is_ldt(records):
+        return _ldt_plot(records, path, title, plt)
     panels = (("best_q", "best-Q@K"), ("mode", "mode@K"), ("pass", "pass@K (oracle)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.2), sharey=True)
     det = [r for r in records if r["allocation"] == "depth"]
@@ -303,14 +349,7 @@ def plot(records: list[dict], path: str, title: str = "") -> None:
                     alpha=0.8,
                     label=f"{'width only' if kind == 'width' else 'mixed'}: K rollouts, D={d}",
                 )
-        edge = frontier(records, rule)
-        ax.plot(
-            [c for c, _ in edge],
-            [100 * a for _, a in edge],
-            "k:",
-            alpha=0.6,
-            label="frontier (best at or below this compute)",
-        )
+        _plot_frontier(ax, records, rule)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("compute (forward block applications per puzzle)")
         ax.set_title(name)
@@ -382,6 +421,128 @@ def run_grid(
     records = table_rows(config, noisy, deterministic, widths, depths, det_depths)
     sampled = _sampling_summary(config, data, noisy, rows) if is_sampling_cell else None
     return records, sampled
+
+
+def ldt_record(k: int, rounds: int, summary: dict, per_round: int, min_rounds: int) -> dict:
+    """One LDT cell from its `ldt_solver.evaluate` summary: allocation ("depth" for one chain,
+    "width" for K > 1 chains at the grid's smallest budget `min_rounds`, else "mixed"), K, D (the
+    round budget), compute (the budget: K * D * blocks per round), the mean chain forward passes and
+    rounds used, the correct / wrong / abstained fractions and the rule-breaking accepted answers
+    (-1: no checker for the domain); for Maze also the lenient correct fraction (any shortest
+    path, `ldt/lenient_correct`)."""
+    record = dict(
+        allocation="depth" if k == 1 else ("width" if rounds == min_rounds else "mixed"),
+        K=k,
+        D=rounds,
+        compute=k * rounds * per_round,
+        forwards=float(summary["ldt/forwards_mean"]),
+        rounds=float(summary["ldt/rounds_mean"]),
+        correct=float(summary["ldt/correct"]),
+        wrong=float(summary["ldt/wrong"]),
+        abstained=float(summary["ldt/abstained"]),
+        rule_violations=float(summary["ldt/rule_violations"]),
+    )
+    if "ldt/lenient_correct" in summary:
+        record["lenient_correct"] = float(summary["ldt/lenient_correct"])
+    return record
+
+
+def run_ldt_grid(config, params, batches_fn: Callable) -> tuple[list[dict], dict | None]:
+    """LDT's grid: one solver run per (K chains, R rounds) of `grid_axes` on the same test rows
+    and seed (`ldt.solver_seed`); one compiled solver per K, shared by every R.
+
+    Returns (records, evaluated): `evaluated` is the `ldt_solver.evaluate` summary of the cell
+    (ldt.chains, ldt.rounds) when the grid has it (the usual evaluation, not run twice), else
+    None. Records are ordered by K, then R.
+    """
+    from rrm_jax.eval import ldt_solver
+
+    widths, depths = grid_axes(config)
+    per_round = blocks_per_segment(config)
+    records, evaluated = [], None
+    for k in widths:
+        for r in depths:
+            cell = config.copy_and_resolve_references()
+            cell.ldt.chains, cell.ldt.rounds = k, r
+            summary = ldt_solver.evaluate(cell, params, batches_fn())
+            records.append(ldt_record(k, r, summary, per_round, depths[0]))
+            if (k, r) == (config.ldt.chains, config.ldt.rounds):
+                evaluated = summary
+    return records, evaluated
+
+
+def _ldt_markdown(records: list[dict], title: str) -> str:
+    pct = lambda v: f"{100 * v:.2f}"
+    rules = lambda v: "n/a" if v < 0 else f"{v:.0f}"
+    lenient = "lenient_correct" in records[0]  # Maze: any shortest path counts
+    lines = [
+        f"## {title}" if title else "## Test-time scaling: LDT chains x rounds",
+        "",
+        "K chains per puzzle, a budget of D rounds; compute is the budget (K * D forward passes "
+        "per puzzle, in blocks), forwards the chain forward passes used (mean); correct, wrong "
+        "and abstained are fractions of all puzzles.",
+        "",
+        "| allocation | K | D (rounds) | compute (blocks/puzzle) | forwards used (mean) | "
+        "rounds used (mean) | correct | wrong | abstained | rule-breaking accepted |"
+        + (" lenient correct |" if lenient else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if lenient else ""),
+    ]
+    for r in records:
+        lines.append(
+            f"| {r['allocation']} | {r['K']} | {r['D']} | {r['compute']:,} | "
+            f"{r['forwards']:.1f} | {r['rounds']:.1f} | {pct(r['correct'])} | "
+            f"{pct(r['wrong'])} | {pct(r['abstained'])} | {rules(r['rule_violations'])} |"
+            + (f" {pct(r['lenient_correct'])} |" if lenient else "")
+        )
+    pairs = matched(records)
+    if pairs:
+        lines += [
+            "",
+            "Compute-matched: one chain of K*D rounds against K chains of D rounds (the best "
+            "such K > 1 by correct).",
+            "",
+            "| compute | one chain: D, correct / wrong | K x D | correct | wrong | abstained |",
+            "|---:|---|---|---:|---:|---:|",
+        ]
+        for p in pairs:
+            d, w = p["depth"], p["width"]
+            lines.append(
+                f"| {p['compute']:,} | D={d['D']}, {pct(d['correct'])} / {pct(d['wrong'])} | "
+                f"{w['K']} x {w['D']} | {pct(w['correct'])} | {pct(w['wrong'])} | "
+                f"{pct(w['abstained'])} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _ldt_plot(records: list[dict], path: str, title: str, plt) -> None:
+    """Correct, wrong and abstained against compute: one line per K over the round budgets
+    (K = 1: one chain, depth only), and the frontier of correct."""
+    panels = (("correct", "correct"), ("wrong", "wrong (accepted, not the solution)"))
+    panels += (("abstained", "abstained"),)
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.2), sharey=True)
+    for ax, (col, name) in zip(axes, panels, strict=True):
+        for k in sorted({r["K"] for r in records}):
+            line = sorted((r for r in records if r["K"] == k), key=lambda r: r["D"])
+            ax.plot(
+                [r["compute"] for r in line],
+                [100 * r[col] for r in line],
+                "k-o" if k == 1 else ".-",
+                alpha=1.0 if k == 1 else 0.8,
+                label="one chain (depth only)" if k == 1 else f"K={k} chains",
+            )
+        if col == "correct":
+            _plot_frontier(ax, records, col)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("compute budget (blocks per puzzle: K x rounds x loops x layers)")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("% of puzzles")
+    axes[0].legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _chunk(config, rollouts: int) -> int:

@@ -15,16 +15,11 @@ a cell with none). One outer step (`dpll_step`, the official `experiments/sudoku
                 softmax(digit / tau) over its alive candidates
     undo the symmetry
 
-The network (`LoopedTransformer`, the official `looped_transformer.py` + `transformer2d.py`):
-h0 = Linear(C -> d)(state); `num_loops` times: h <- h + h0 (input re-injection), then
-h <- LayerNorm(h + Backbone(h)) (the normalised outer residual the authors call load-bearing).
-The backbone is a pre-norm transformer (LayerNorm eps 1e-5, biases, exact GELU FFN x4, dropout on
-the attention probabilities, on the attention output and on the FFN output) whose input gets
-learned row + column embeddings at every loop (or 2D RoPE in the attention, the Maze setting),
-with a learned CLS token appended after the cells, re-created at every loop (it carries no state).
-After every loop: keep logits Linear(d -> C)(h), digit logits Linear(d -> C)(h) and the conflict
-logit Linear(d -> 1) of the CLS output (raw backbone output, not normalised). The CLS token and
-conflict head exist only when the conflict loss weight is > 0, as in the official `run.py`.
+The network (`LoopedTransformer`, `models/ldt_net.py`) runs `num_loops` weight-tied loops over
+the state (input re-injection, a normalised outer residual), each giving keep and digit logits per
+cell and candidate and a conflict logit from a CLS token. The lattice operations, the training
+targets (alpha, gt_conflict) and the symmetries are `models/ldt_lattice.py`; this file holds the
+step operator, the fresh samples and losses, and the `Model`.
 
 Training (the official `experiments/sudoku/train.py`), mapped onto this project's ACT trainer:
 the on-policy pool is the ACT carry. Each carry row holds the fresh sample it started from
@@ -53,388 +48,54 @@ Deliberate differences, each a documented choice:
   draws a uniformly random symmetry, so also transforming the stored sample would not change what
   the model sees (a uniform group element times any fixed one is uniform), and keeping the pool in
   the data's frame keeps `Outputs.logits` comparable with the batch labels;
-- Sudoku only has one solution (K=1): alpha is computed for K solutions, but the Maze K=512
-  multi-path supervision is not wired (the trainer's batch carries one label).
+- Maze multi-path supervision (`ldt.num_solutions` = K > 1; the official `k_solutions`, 512 for
+  Maze-Hard): a row's K solutions are its label plus K - 1 shortest S->G paths drawn uniformly
+  over the maze's shortest paths (`data/maze_paths.py`, the official `sample_k_solutions`). The
+  batch still carries one label: the K - 1 paths are drawn inside the model when a row enters
+  the pool, from the maze itself, and kept in the carry as path masks [B, K-1, S]; the draw
+  depends only on (train.seed + 13, the maze), so a maze always gets the same K solutions, as
+  in the official pregen cache (one draw per puzzle). Alpha is the union of the solutions still
+  consistent with the state, the previous alpha when none is (`alpha_surviving_paths`,
+  `models/ldt_lattice.py`); a fresh row's previous alpha is the union of all K. K = 1 is the
+  label only, as for Sudoku.
 `apply(training=False)` runs one solver round on a single chain (restart on conflict, a solved
 chain is frozen); the full K-chain solver with abstention is `rrm_jax/eval/ldt_solver.py`.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from rrm_jax.data import maze_paths
 from rrm_jax.models.base import Model, Outputs
+from rrm_jax.models.ldt_lattice import (
+    DOMAINS,
+    MAZE_PATH_CH,
+    SYMMETRIES,
+    Domain,
+    alive_counts,
+    alpha_surviving,
+    alpha_surviving_paths,
+    apply_aug,
+    apply_aug_cells,
+    domain_for,
+    given_mask,
+    gt_conflict,
+    identity_aug,
+    in_puzzle,
+    invert_aug,
+    labels_to_lattice,
+    sample_aug,
+    tokens_to_lattice,
+)
+from rrm_jax.models.ldt_net import LoopedTransformer
 
 # q_halt of rows the pool discards (and of rows it keeps, negated)
 HALT_LOGIT = 100.0
 NEG = -1e4  # logit of tokens that are no candidate (PAD, blank)
-
-# How tokens map to lattice channels. "sudoku": tokens 2..C+1 are the digits (channel t - 2) and
-# the blank token 1 has every digit alive (this project's Sudoku layout: PAD 0, blank 1).
-# "maze": tokens 1..5 are wall, open, start, goal, path (channel t - 1); an open cell of the input
-# starts as {open, path} (the official `data/maze_hard.py`: free cells start as {free, path}).
-# "snowflake": the Sudoku layout on a covering grid whose PAD cells (token 0) are outside the
-# puzzle; the model gets the in-puzzle mask as one more input channel, locked, and its heads
-# have that channel too, unused (the official `experiments/snowflake/train.py`, 7 channels).
-# In every domain a cell outside the puzzle is a cell with no candidate in the row's original
-# sample: it never counts as empty, is never branched on and carries no loss.
-DOMAINS = ("sudoku", "maze", "snowflake")
-
-
-class Domain(NamedTuple):
-    name: str
-    channels: int  # C
-    token_offset: int  # channel c is token c + offset
-    permute_channels: bool  # digit permutations are symmetries (not for the maze's channels)
-    mask_channel: bool = False  # the in-puzzle mask is an extra model channel (snowflake)
-
-    @property
-    def model_channels(self) -> int:
-        return self.channels + int(self.mask_channel)
-
-
-def domain_for(name: str, vocab_size: int) -> Domain:
-    if name in ("sudoku", "snowflake"):
-        return Domain(name, vocab_size - 2, 2, True, name == "snowflake")
-    if name == "maze":
-        return Domain(name, vocab_size - 1, 1, False)
-    raise ValueError(f"ldt.domain={name!r}; expected one of {DOMAINS}")
-
-
-# ------------------------------------------------------------------------------------------------
-# The lattice
-# ------------------------------------------------------------------------------------------------
-
-
-def tokens_to_lattice(tokens_BS: jax.Array, domain: Domain) -> jax.Array:
-    """Input tokens -> multi-hot lattice element [B, S, C] bool (blank/open cells multi-alive)."""
-    c = domain.channels
-    onehot = jax.nn.one_hot(tokens_BS - domain.token_offset, c, dtype=jnp.int32) > 0
-    if domain.name != "maze":
-        blank = (tokens_BS == 1)[..., None]
-        return onehot | blank
-    open_cell = (tokens_BS == 2)[..., None]  # maze: open -> {open, path}
-    path = jnp.zeros((c,), bool).at[c - 1].set(True)
-    return onehot | (open_cell & path)
-
-
-def labels_to_lattice(labels_BS: jax.Array, domain: Domain) -> jax.Array:
-    """Solution tokens -> one-hot [B, S, C] bool (ignored or out-of-range labels: all zero)."""
-    return jax.nn.one_hot(labels_BS - domain.token_offset, domain.channels, dtype=jnp.int32) > 0
-
-
-def alive_counts(state_BSC: jax.Array) -> jax.Array:
-    return state_BSC.astype(jnp.int32).sum(-1)
-
-
-def given_mask(orig_BSC: jax.Array) -> jax.Array:
-    """Cells that are singletons in the row's original sample (official `_given_mask`)."""
-    return alive_counts(orig_BSC) == 1
-
-
-def meet(a: jax.Array, b: jax.Array) -> jax.Array:
-    """The lattice meet: per-cell intersection."""
-    return a & b
-
-
-def in_puzzle(orig_BSC: jax.Array) -> jax.Array:
-    """[B, S] cells of the puzzle: those with a candidate in the row's original sample."""
-    return orig_BSC.any(-1)
-
-
-def alpha_surviving(
-    state_BSC: jax.Array,
-    solutions_BKSC: jax.Array,
-    last_alpha_BSC: jax.Array,
-    inside_BS: jax.Array | None = None,
-) -> jax.Array:
-    """alpha: OR over the solutions still consistent with the state (every cell keeps one of the
-    solution's candidates alive); the previous alpha when none is (official `_alpha_surviving`)."""
-    consistent = (state_BSC[:, None] & solutions_BKSC).any(-1)  # [B, K, S]
-    if inside_BS is not None:
-        consistent = consistent | ~inside_BS[:, None]
-    surviving = consistent.all(-1)  # [B, K]
-    alpha = (solutions_BKSC & surviving[:, :, None, None]).any(1)
-    return jnp.where(surviving.any(-1)[:, None, None], alpha, last_alpha_BSC)
-
-
-def gt_conflict(
-    state_BSC: jax.Array, alpha_BSC: jax.Array, inside_BS: jax.Array | None = None
-) -> jax.Array:
-    """[B] True where some cell keeps no candidate consistent with alpha (official `_gt_conflict`;
-    always True for an UNSAT sample, whose alpha is bottom)."""
-    consistent = (state_BSC & alpha_BSC).any(-1)
-    if inside_BS is not None:
-        consistent = consistent | ~inside_BS
-    return ~consistent.all(-1)
-
-
-# ------------------------------------------------------------------------------------------------
-# Symmetries: a channel permutation and a cell permutation per row
-# ------------------------------------------------------------------------------------------------
-
-
-class Aug(NamedTuple):
-    channels: jax.Array  # [B, C] int32: out[..., c] = in[..., channels[c]]
-    cells: jax.Array  # [B, S] int32: out[s] = in[cells[s]]
-
-
-SYMMETRIES = ("d4", "flips", "none")
-
-
-@functools.cache
-def symmetry_cell_perms(rows: int, cols: int, kind: str = "d4") -> np.ndarray:
-    """[G, S] cell permutations (out[s] = in[perm[s]]) of a rows x cols grid.
-
-    "d4": the 8 elements of D4 on a square grid, element 2k + r = rot90^k then a left-right
-    mirror if r (the official `build_dihedral_cell_perms`); "flips": identity, left-right and
-    up-down mirrors and the half turn, the symmetries of a rectangle, which also keep a Sudoku
-    of rectangular boxes (6x6 with 2x3 boxes: a quarter turn would make them 3x2); "none": the
-    identity.
-    """
-    idx = np.arange(rows * cols).reshape(rows, cols)
-    if kind == "d4":
-        if rows != cols:
-            raise ValueError(f"D4 needs a square grid, got {rows} x {cols}")
-        perms = []
-        for k in range(4):
-            for reflect in range(2):
-                cur = np.rot90(idx, k=k) if k else idx
-                perms.append(np.flip(cur, axis=1) if reflect else cur)
-    elif kind == "flips":
-        perms = [idx, np.flip(idx, axis=1), np.flip(idx, axis=0), np.flip(idx, axis=(0, 1))]
-    elif kind == "none":
-        perms = [idx]
-    else:
-        raise ValueError(f"symmetries {kind!r}; expected one of {SYMMETRIES}")
-    return np.stack([p.reshape(-1) for p in perms]).astype(np.int32)
-
-
-def identity_aug(b: int, s: int, c: int) -> Aug:
-    return Aug(
-        jnp.broadcast_to(jnp.arange(c, dtype=jnp.int32), (b, c)),
-        jnp.broadcast_to(jnp.arange(s, dtype=jnp.int32), (b, s)),
-    )
-
-
-def sample_aug(
-    key: jax.Array, b: int, rows: int, cols: int, c: int, *, channels: bool, cells: str = "d4"
-) -> Aug:
-    """A uniformly random channel permutation (if `channels`) and grid symmetry of kind `cells`
-    (`symmetry_cell_perms`) per row (official `sample_chain_augs`)."""
-    k_perm, k_cell = jax.random.split(key)
-    aug = identity_aug(b, rows * cols, c)
-    perm = aug.channels
-    if channels:
-        perm = jnp.argsort(jax.random.uniform(k_perm, (b, c)), axis=-1).astype(jnp.int32)
-    table = jnp.asarray(symmetry_cell_perms(rows, cols, cells))
-    cell_perm = table[jax.random.randint(k_cell, (b,), 0, table.shape[0])]
-    return Aug(perm, cell_perm)
-
-
-def apply_aug(x_BSC: jax.Array, aug: Aug) -> jax.Array:
-    """Channel permutation, then cell permutation (official `apply_aug_state`)."""
-    x = jnp.take_along_axis(x_BSC, aug.channels[:, None, :], axis=2)
-    return jnp.take_along_axis(x, aug.cells[:, :, None], axis=1)
-
-
-def apply_aug_cells(m_BS: jax.Array, aug: Aug) -> jax.Array:
-    return jnp.take_along_axis(m_BS, aug.cells, axis=1)
-
-
-def invert_aug(x_BSC: jax.Array, aug: Aug) -> jax.Array:
-    """Undoes `apply_aug` exactly (any [B, S, C] quantity: states, masks, logits)."""
-    inv_cells = jnp.argsort(aug.cells, axis=-1)
-    inv_channels = jnp.argsort(aug.channels, axis=-1)
-    x = jnp.take_along_axis(x_BSC, inv_cells[:, :, None], axis=1)
-    return jnp.take_along_axis(x, inv_channels[:, None, :], axis=2)
-
-
-# ------------------------------------------------------------------------------------------------
-# The network
-# ------------------------------------------------------------------------------------------------
-
-
-def _torch_bias_init(fan_in: int):
-    bound = 1.0 / math.sqrt(fan_in)
-    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
-        key, shape, dtype, -bound, bound
-    )
-
-
-def torch_dense(features: int, fan_in: int, name: str) -> nn.Dense:
-    """nn.Linear's default init: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    return nn.Dense(
-        features,
-        kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
-        bias_init=_torch_bias_init(fan_in),
-        name=name,
-    )
-
-
-def rope_2d(head_dim: int, rows: int, cols: int, base: float, cls: bool):
-    """cos/sin [S(+1), head_dim] of the official 2D RoPE: the first half of each head rotates by
-    the row, the second by the column, interleaved pairs (2i, 2i+1); the CLS position is not
-    rotated."""
-    if head_dim % 4:
-        raise ValueError(f"2D RoPE needs head_dim % 4 == 0, got {head_dim}")
-    half = head_dim // 2
-    inv = base ** (-np.arange(half // 2, dtype=np.float64) * 2 / half)
-    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-    ang = np.concatenate(
-        [
-            np.repeat(r.reshape(-1, 1) * inv, 2, axis=1),
-            np.repeat(c.reshape(-1, 1) * inv, 2, axis=1),
-        ],
-        axis=1,
-    )
-    cos, sin = np.cos(ang), np.sin(ang)
-    if cls:
-        cos = np.concatenate([cos, np.ones((1, head_dim))])
-        sin = np.concatenate([sin, np.zeros((1, head_dim))])
-    return jnp.asarray(cos, jnp.float32), jnp.asarray(sin, jnp.float32)
-
-
-def _rotate_pairs(x, cos, sin):
-    even, odd = x[..., 0::2], x[..., 1::2]
-    c, s = cos[:, None, 0::2], sin[:, None, 0::2]
-    return jnp.stack([even * c - odd * s, even * s + odd * c], axis=-1).reshape(x.shape)
-
-
-class Block(nn.Module):
-    """Pre-norm transformer block (official `TransformerBlock`, pre_norm=True)."""
-
-    dim: int
-    heads: int
-    ffn_mult: float
-    dropout: float
-
-    @nn.compact
-    def __call__(self, x, rope=None):
-        det = self.dropout == 0.0
-        d, hd = self.dim, self.dim // self.heads
-        b, s, _ = x.shape
-        h = nn.LayerNorm(epsilon=1e-5, name="norm1")(x)
-        # nn.MultiheadAttention's init: xavier-uniform in-projection, zero biases
-        qkv = nn.Dense(
-            3 * d,
-            kernel_init=nn.initializers.variance_scaling(1.0, "fan_avg", "uniform", in_axis=-2),
-            bias_init=nn.initializers.zeros,
-            name="in_proj",
-        )(h).reshape(b, s, 3, self.heads, hd)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        if rope is not None:
-            q, k = _rotate_pairs(q, *rope), _rotate_pairs(k, *rope)
-        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(hd)
-        probs = nn.Dropout(self.dropout, deterministic=det)(jax.nn.softmax(scores, axis=-1))
-        att = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, s, d)
-        att = nn.Dense(
-            d,
-            kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
-            bias_init=nn.initializers.zeros,
-            name="out_proj",
-        )(att)
-        x = x + nn.Dropout(self.dropout, deterministic=det)(att)
-        h = nn.LayerNorm(epsilon=1e-5, name="norm2")(x)
-        hidden = int(d * self.ffn_mult)
-        f = torch_dense(hidden, d, "fc1")(h)
-        f = torch_dense(d, hidden, "fc2")(jax.nn.gelu(f, approximate=False))
-        return x + nn.Dropout(self.dropout, deterministic=det)(f)
-
-
-class LoopCell(nn.Module):
-    """One loop: h <- h + h0; h <- LayerNorm(h + backbone(h)); the three heads."""
-
-    dim: int
-    heads: int
-    layers: int
-    ffn_mult: float
-    channels: int
-    rows: int
-    cols: int
-    cls: bool
-    rope: bool
-    dropout: float
-
-    @nn.compact
-    def __call__(self, h, h0):
-        s = self.rows * self.cols
-        h = h + h0
-        x = h
-        rope = None
-        if self.rope:
-            rope = rope_2d(self.dim // self.heads, self.rows, self.cols, 10000.0, self.cls)
-        else:  # learned row and column embeddings, added at the backbone input of every loop
-            row = self.param("row_embed", nn.initializers.normal(1.0), (self.rows, self.dim))
-            col = self.param("col_embed", nn.initializers.normal(1.0), (self.cols, self.dim))
-            x = x + (row[:, None, :] + col[None, :, :]).reshape(s, self.dim)
-        if self.cls:  # re-created every loop: no state
-            emb = self.param("cls_embed", nn.initializers.normal(0.02), (self.dim,))
-            pos = self.param("cls_pos", nn.initializers.normal(0.02), (self.dim,))
-            token = jnp.broadcast_to(emb + pos, (x.shape[0], 1, self.dim))
-            x = jnp.concatenate([x, token], axis=1)
-        for i in range(self.layers):
-            x = Block(self.dim, self.heads, self.ffn_mult, self.dropout, name=f"layers_{i}")(
-                x, rope
-            )
-        h = nn.LayerNorm(epsilon=1e-5, name="loop_norm")(h + x[:, :s])
-        keep = torch_dense(self.channels, self.dim, "bce_head")(h)
-        digit = torch_dense(self.channels, self.dim, "softmax_head")(h)
-        if self.cls:
-            conflict = torch_dense(1, self.dim, "conflict_head")(x[:, s])[:, 0]
-        else:
-            conflict = jnp.zeros((h.shape[0],), h.dtype)
-        return h, (keep, digit, conflict)
-
-
-class LoopedTransformer(nn.Module):
-    """The official PowersetModel: per-loop (keep [L, B, S, C], digit [L, B, S, C], conflict
-    [L, B]) logits, weights tied across loops."""
-
-    dim: int
-    heads: int
-    layers: int
-    loops: int
-    ffn_mult: float
-    channels: int
-    rows: int
-    cols: int
-    cls: bool
-    rope: bool
-    dropout: float = 0.0
-
-    @nn.compact
-    def __call__(self, state_BSC):
-        h0 = torch_dense(self.dim, self.channels, "input_proj")(state_BSC.astype(jnp.float32))
-        scan = nn.scan(
-            LoopCell,
-            variable_broadcast="params",
-            split_rngs={"params": False, "dropout": True},
-            in_axes=nn.broadcast,
-            length=self.loops,
-        )
-        cell = scan(
-            self.dim,
-            self.heads,
-            self.layers,
-            self.ffn_mult,
-            self.channels,
-            self.rows,
-            self.cols,
-            self.cls,
-            self.rope,
-            self.dropout,
-            name="loop",
-        )
-        _, outs = cell(h0, h0)
-        return outs
 
 
 # ------------------------------------------------------------------------------------------------
@@ -669,6 +330,12 @@ def check_config(config) -> None:
         raise ValueError("ldt.symmetries='d4' needs a square grid")
     if not 0 < g.threshold < 1 or not 0 < g.cls_threshold < 1 or g.temperature < 0:
         raise ValueError("ldt thresholds in (0, 1) and temperature >= 0 are required")
+    if g.num_solutions < 1:
+        raise ValueError("ldt.num_solutions must be >= 1")
+    if g.num_solutions > 1 and g.domain != "maze":
+        raise ValueError(
+            "ldt.num_solutions > 1 (sampled shortest paths) is for ldt.domain='maze' only"
+        )
 
 
 def grid_shape(config) -> tuple[int, int]:
@@ -781,6 +448,17 @@ def build(config) -> Model:
         error_fill=tuple(g.error_fill),
         error_rate=tuple(g.error_rate),
     )
+    num_solutions = int(g.num_solutions)
+    # the official sampler seed is the data seed + 13; each maze's draw depends only on it and
+    # the maze (`maze_paths.puzzle_keys`), as the official pregen cache holds one draw per puzzle
+    paths_seed = int(config.train.seed) + 13
+
+    def sample_paths(inputs_BS, label_path_BS):
+        """[B, K - 1, S] uniform shortest paths of each row's maze (`data/maze_paths.py`)."""
+        keys = maze_paths.puzzle_keys(paths_seed, inputs_BS)
+        return maze_paths.jax_sample_paths(
+            keys, inputs_BS, num_solutions - 1, ops.rows, ops.cols, label_path_BS
+        )
 
     def init(rng: jax.Array, batch: dict) -> dict:
         del batch
@@ -791,7 +469,10 @@ def build(config) -> Model:
         b = batch["inputs"].shape[0]
         z = jnp.zeros((b, s, c), bool)
         f = jnp.zeros((b,), bool)
-        return {"state": z, "orig": z, "solution": z, "alpha": z, "fresh": f, "done": f}
+        carry = {"state": z, "orig": z, "solution": z, "alpha": z, "fresh": f, "done": f}
+        if num_solutions > 1:  # the K - 1 sampled shortest paths of each row's maze
+            carry["paths"] = jnp.zeros((b, num_solutions - 1, s), bool)
+        return carry
 
     def reset_carry(params: dict, carry: dict, reset_B: jax.Array) -> dict:
         del params
@@ -806,7 +487,7 @@ def build(config) -> Model:
         else:
             x, y = puzzle, solution
         f = carry["fresh"][:, None, None]
-        return {
+        pool = {
             "state": jnp.where(f, x, carry["state"]),
             "orig": jnp.where(f, x, carry["orig"]),
             "solution": jnp.where(f, y, carry["solution"]),
@@ -814,6 +495,21 @@ def build(config) -> Model:
             "fresh": jnp.zeros_like(carry["fresh"]),
             "done": carry["done"] & ~carry["fresh"],
         }
+        if num_solutions > 1:
+            paths = carry["paths"]
+            if training:  # fresh rows draw their maze's K - 1 shortest paths
+                label_path = batch["labels"] == MAZE_PATH_CH + domain.token_offset
+                paths = jax.lax.cond(
+                    carry["fresh"].any(),
+                    lambda: jnp.where(f, sample_paths(batch["inputs"], label_path), paths),
+                    lambda: paths,
+                )
+                # a fresh row's previous alpha is the union of all K solutions (the official
+                # `pool_last_alpha = solutions.any(dim=1)`)
+                union = alpha_surviving_paths(jnp.ones_like(y), y, paths, y)
+                pool["alpha"] = jnp.where(f, union, carry["alpha"])
+            pool["paths"] = paths
+        return pool
 
     def apply(params: dict, carry: dict, batch: dict, *, rng=None, training: bool = False):
         if rng is None:
@@ -844,7 +540,12 @@ def build(config) -> Model:
             new = {**pool, "state": new_state, "done": done}
             return jax.lax.stop_gradient(new), Outputs(logits, q, jnp.zeros_like(q))
 
-        alpha = alpha_surviving(state, pool["solution"][:, None], pool["alpha"], inside)
+        if num_solutions > 1:
+            alpha = alpha_surviving_paths(
+                state, pool["solution"], pool["paths"], pool["alpha"], inside
+            )
+        else:
+            alpha = alpha_surviving(state, pool["solution"][:, None], pool["alpha"], inside)
         target_conflict = gt_conflict(state, alpha, inside)
         aug = identity_aug(b, s, c)
         if g.augment:

@@ -1,5 +1,6 @@
-"""LDT (models/ldt.py): the lattice, the symmetries, the step operator, targets and losses, the
-paper-size parameter count and the pool-as-ACT-carry training step."""
+"""LDT (models/ldt.py, ldt_lattice.py, ldt_net.py): the lattice, the symmetries, the step
+operator, targets and losses, the paper-size parameter count and the pool-as-ACT-carry training
+step."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import pytest
 
 from rrm_jax.config import base_config
 from rrm_jax.data import sudoku
-from rrm_jax.models import count_params, ldt
+from rrm_jax.models import count_params, ldt, ldt_lattice
 
 BOARD = sudoku.Board(2, 3)
-SUDOKU = ldt.domain_for("sudoku", BOARD.vocab_size)
+SUDOKU = ldt_lattice.domain_for("sudoku", BOARD.vocab_size)
 
 
 def small_config(**ldt_fields):
@@ -94,11 +95,11 @@ def test_paper_size_parameter_count():
 
 def test_tokens_to_lattice():
     tokens = jnp.asarray([[1, 2, 7, 4]])
-    lat = np.asarray(ldt.tokens_to_lattice(tokens, SUDOKU))
+    lat = np.asarray(ldt_lattice.tokens_to_lattice(tokens, SUDOKU))
     assert lat[0, 0].all() and lat[0, 1].tolist() == [1, 0, 0, 0, 0, 0]
     assert lat[0, 2].tolist() == [0, 0, 0, 0, 0, 1] and lat[0, 3].sum() == 1
-    maze = ldt.domain_for("maze", 6)
-    lat = np.asarray(ldt.tokens_to_lattice(jnp.asarray([[1, 2, 3, 4]]), maze))
+    maze = ldt_lattice.domain_for("maze", 6)
+    lat = np.asarray(ldt_lattice.tokens_to_lattice(jnp.asarray([[1, 2, 3, 4]]), maze))
     assert lat[0].astype(int).tolist() == [
         [1, 0, 0, 0, 0],
         [0, 1, 0, 0, 1],  # open cells start as {open, path}
@@ -109,50 +110,50 @@ def test_tokens_to_lattice():
 
 @pytest.mark.parametrize("kind,count", [("d4", 8), ("flips", 4), ("none", 1)])
 def test_symmetries_are_permutations_and_invert_exactly(kind, count):
-    table = ldt.symmetry_cell_perms(6, 6, kind)
+    table = ldt_lattice.symmetry_cell_perms(6, 6, kind)
     assert table.shape == (count, 36)
     assert all(sorted(row) == list(range(36)) for row in table)
     x = jax.random.bernoulli(jax.random.PRNGKey(1), 0.5, (16, 36, 6))
-    aug = ldt.sample_aug(jax.random.PRNGKey(2), 16, 6, 6, 6, channels=True, cells=kind)
-    y = ldt.apply_aug(x, aug)
-    assert bool((ldt.invert_aug(y, aug) == x).all())
+    aug = ldt_lattice.sample_aug(jax.random.PRNGKey(2), 16, 6, 6, 6, channels=True, cells=kind)
+    y = ldt_lattice.apply_aug(x, aug)
+    assert bool((ldt_lattice.invert_aug(y, aug) == x).all())
     if kind != "none":
         assert not bool((y == x).all())
     # the cell part maps masks exactly as it maps states
     m = x.any(-1) & jax.random.bernoulli(jax.random.PRNGKey(3), 0.5, (16, 36))
-    cells_only = ldt.Aug(jnp.zeros((16, 1), jnp.int32), aug.cells)
-    mapped = ldt.apply_aug(m[..., None], cells_only)[..., 0]
-    assert bool((ldt.apply_aug_cells(m, aug) == mapped).all())
+    cells_only = ldt_lattice.Aug(jnp.zeros((16, 1), jnp.int32), aug.cells)
+    mapped = ldt_lattice.apply_aug(m[..., None], cells_only)[..., 0]
+    assert bool((ldt_lattice.apply_aug_cells(m, aug) == mapped).all())
 
 
 def test_flips_keep_the_boxes_of_a_6x6_sudoku(puzzles):
     """Mirrors and the half turn map valid 6x6 grids (2x3 boxes) to valid grids."""
     grid = sudoku.decode(np.asarray(puzzles["labels"][0]))
-    for perm in ldt.symmetry_cell_perms(6, 6, "flips"):
+    for perm in ldt_lattice.symmetry_cell_perms(6, 6, "flips"):
         assert sudoku.is_solution(grid[perm], BOARD)
 
 
 def test_alpha_keep_target_and_gt_conflict_hand_built():
     sol = jnp.asarray([[[1, 0, 0], [0, 1, 0]]], bool)  # a 2-cell, 3-candidate toy
     full = jnp.ones((1, 2, 3), bool)
-    alpha = ldt.alpha_surviving(full, sol[:, None], sol)
-    assert bool((alpha == sol).all()) and not bool(ldt.gt_conflict(full, alpha)[0])
+    alpha = ldt_lattice.alpha_surviving(full, sol[:, None], sol)
+    assert bool((alpha == sol).all()) and not bool(ldt_lattice.gt_conflict(full, alpha)[0])
     assert bool(((full & alpha) == sol).all())  # keep target: state meet alpha
     # the true digit of cell 1 killed: the solution no longer survives -> previous alpha,
     # and the state is a true conflict
     state = jnp.asarray([[[1, 1, 0], [1, 0, 1]]], bool)
     prev = jnp.asarray([[[1, 0, 0], [0, 1, 0]]], bool)
-    alpha = ldt.alpha_surviving(state, sol[:, None], prev)
-    assert bool((alpha == prev).all()) and bool(ldt.gt_conflict(state, alpha)[0])
+    alpha = ldt_lattice.alpha_surviving(state, sol[:, None], prev)
+    assert bool((alpha == prev).all()) and bool(ldt_lattice.gt_conflict(state, alpha)[0])
     # two solutions, one consistent: alpha is that one only
     sols = jnp.stack([sol[0], jnp.asarray([[0, 0, 1], [1, 0, 0]], bool)])[None]
     state = jnp.asarray([[[0, 1, 1], [1, 1, 0]]], bool)
-    alpha = ldt.alpha_surviving(state, sols, jnp.zeros_like(sol))
+    alpha = ldt_lattice.alpha_surviving(state, sols, jnp.zeros_like(sol))
     assert bool((alpha[0] == sols[0, 1]).all())
     # an UNSAT sample (alpha bottom): every state is a ground-truth conflict
     bottom = jnp.zeros((1, 2, 3), bool)
-    alpha = ldt.alpha_surviving(full, bottom[:, None], bottom)
-    assert not bool(alpha.any()) and bool(ldt.gt_conflict(full, alpha)[0])
+    alpha = ldt_lattice.alpha_surviving(full, bottom[:, None], bottom)
+    assert not bool(alpha.any()) and bool(ldt_lattice.gt_conflict(full, alpha)[0])
 
 
 def test_fresh_sample_mix(puzzles):
@@ -160,8 +161,8 @@ def test_fresh_sample_mix(puzzles):
     UNSAT (a wrong digit somewhere) with a bottom target; the mix is ~20/55/25."""
     b = 2000
     idx = jnp.arange(b) % 8
-    puzzle = ldt.tokens_to_lattice(puzzles["inputs"][idx], SUDOKU)
-    sol = ldt.labels_to_lattice(puzzles["labels"][idx], SUDOKU)
+    puzzle = ldt_lattice.tokens_to_lattice(puzzles["inputs"][idx], SUDOKU)
+    sol = ldt_lattice.labels_to_lattice(puzzles["labels"][idx], SUDOKU)
     x, y, sat = jax.jit(
         lambda k: ldt.fresh_sample(
             k,
@@ -202,7 +203,7 @@ def test_losses_average_over_loops_and_final_only():
     state = jax.random.bernoulli(k[3], 0.7, (B, S, C))
     alpha = jax.nn.one_hot(jax.random.randint(k[4], (B, S), 0, C), C) > 0
     given = jax.random.bernoulli(k[5], 0.3, (B, S))
-    target = ldt.gt_conflict(state, alpha)
+    target = ldt_lattice.gt_conflict(state, alpha)
     kw = dict(pos_weight=4.0, neg_weight=0.5, ce_weight=0.2, conflict_weight=0.1)
     full = ldt.loss_terms(keep, digit, conflict, state, alpha, given, target, **kw)
     last = ldt.loss_terms(keep, digit, conflict, state, alpha, given, target, **kw, final_only=True)
@@ -242,8 +243,8 @@ def test_state_only_shrinks_and_givens_survive(built, puzzles):
     givens are never touched, a solved row has only singletons, an empty cell is a conflict,
     and branching pins exactly one multi-candidate cell to one of its alive candidates."""
     _, _, _, params, step = built
-    orig = ldt.tokens_to_lattice(jnp.tile(puzzles["inputs"], (4, 1)), SUDOKU)
-    given = ldt.given_mask(orig)
+    orig = ldt_lattice.tokens_to_lattice(jnp.tile(puzzles["inputs"], (4, 1)), SUDOKU)
+    given = ldt_lattice.given_mask(orig)
     state = orig
     key = jax.random.PRNGKey(0)
     for i in range(30):
@@ -275,15 +276,15 @@ def test_deduction_kills_and_conflicts_with_rigged_heads(built, puzzles):
     blank cells (a conflict); a conflict head that fires flags every row; a high keep and a
     silent conflict head on a complete grid give `solved`."""
     _, ops, _, params, step = built
-    orig = ldt.tokens_to_lattice(puzzles["inputs"], SUDOKU)
-    given = ldt.given_mask(orig)
+    orig = ldt_lattice.tokens_to_lattice(puzzles["inputs"], SUDOKU)
+    given = ldt_lattice.given_mask(orig)
     key = jax.random.PRNGKey(1)
     r = step(rig(params, keep_bias=-20.0, conflict_bias=-20.0), orig, given, key)
     assert bool(r.conflict.all()) and not bool(r.solved.any())
     assert bool((r.state == (orig & given[..., None])).all())
     r = step(rig(params, keep_bias=20.0, conflict_bias=20.0), orig, given, key)
     assert bool(r.conflict.all()) and bool((r.state == orig).all())  # conflict: no branching
-    full = ldt.labels_to_lattice(puzzles["labels"], SUDOKU)
+    full = ldt_lattice.labels_to_lattice(puzzles["labels"], SUDOKU)
     r = step(rig(params, keep_bias=20.0, conflict_bias=-20.0), full, given, key)
     assert bool(r.solved.all()) and bool((r.state == full).all())
 
@@ -294,15 +295,15 @@ def test_augmented_step_maps_back_to_the_canonical_frame(puzzles):
     symmetries: the step undoes them exactly."""
 
     def forward(st, inside, key):
-        n = ldt.alive_counts(st)[..., None]
+        n = ldt_lattice.alive_counts(st)[..., None]
         keep = jnp.where(n <= 3, 5.0, -5.0) * jnp.ones(st.shape)
         return keep, jnp.zeros(st.shape), jnp.full(st.shape[:1], -9.0)
 
-    orig = ldt.tokens_to_lattice(jnp.tile(puzzles["inputs"], (8, 1)), SUDOKU)
+    orig = ldt_lattice.tokens_to_lattice(jnp.tile(puzzles["inputs"], (8, 1)), SUDOKU)
     state = orig & jax.random.bernoulli(jax.random.PRNGKey(5), 0.8, orig.shape) | (
-        ldt.labels_to_lattice(jnp.tile(puzzles["labels"], (8, 1)), SUDOKU)
+        ldt_lattice.labels_to_lattice(jnp.tile(puzzles["labels"], (8, 1)), SUDOKU)
     )
-    given = ldt.given_mask(orig)
+    given = ldt_lattice.given_mask(orig)
     kw = dict(rows=6, cols=6, threshold=0.1, cls_threshold=0.6, temperature=1.5, channels=True)
     plain = ldt.dpll_step(
         forward, state, given, jax.random.PRNGKey(0), augment=False, cells="none", **kw
@@ -333,8 +334,8 @@ def test_training_step_through_the_pool(puzzles):
     assert out.logits.shape == (8, BOARD.cells, BOARD.vocab_size)
     # hand-built pool: row 0 holds its solution (solved), row 1 an UNSAT state with an empty
     # cell (a true conflict), row 2 an open SAT state (kept)
-    sol = ldt.labels_to_lattice(puzzles["labels"], SUDOKU)
-    puzzle = ldt.tokens_to_lattice(puzzles["inputs"], SUDOKU)
+    sol = ldt_lattice.labels_to_lattice(puzzles["labels"], SUDOKU)
+    puzzle = ldt_lattice.tokens_to_lattice(puzzles["inputs"], SUDOKU)
     state = puzzle.at[0].set(sol[0])
     blank = int(np.flatnonzero(np.asarray(puzzles["inputs"][1]) == 1)[0])
     state = state.at[1, blank].set(False)
@@ -388,10 +389,13 @@ def test_cells_outside_the_puzzle_are_inert(puzzles):
     inputs = jnp.where(pad, 0, puzzles["inputs"])
     labels = jnp.where(pad, 0, puzzles["labels"])
     dom = ops.domain
-    orig, sol = ldt.tokens_to_lattice(inputs, dom), ldt.labels_to_lattice(labels, dom)
-    inside = ldt.in_puzzle(orig)
+    orig, sol = (
+        ldt_lattice.tokens_to_lattice(inputs, dom),
+        ldt_lattice.labels_to_lattice(labels, dom),
+    )
+    inside = ldt_lattice.in_puzzle(orig)
     assert bool((inside == ~pad).all())
-    given = ldt.given_mask(orig)
+    given = ldt_lattice.given_mask(orig)
     calm = rig(params, keep_bias=20.0, conflict_bias=-20.0)
     key = jax.random.PRNGKey(0)
     r = ops.step(calm, sol, given, key, cls_threshold=0.6, inside=inside)
@@ -399,8 +403,9 @@ def test_cells_outside_the_puzzle_are_inert(puzzles):
     r = ops.step(calm, orig, given, key, cls_threshold=0.6, inside=inside)
     assert not bool(r.conflict.any()) and bool(r.branched.all())
     assert not bool(r.state[:, 30:].any())  # nothing appears outside
-    alpha = ldt.alpha_surviving(orig, sol[:, None], sol, inside)
-    assert bool((alpha == sol).all()) and not bool(ldt.gt_conflict(orig, alpha, inside).any())
+    alpha = ldt_lattice.alpha_surviving(orig, sol[:, None], sol, inside)
+    assert bool((alpha == sol).all())
+    assert not bool(ldt_lattice.gt_conflict(orig, alpha, inside).any())
     carry = model.reset_carry(params, model.initial_carry(puzzles), jnp.ones(8, bool))
     batch = {**puzzles, "inputs": inputs, "labels": labels}
     _, out = model.apply(params, carry, batch, rng=jax.random.PRNGKey(1), training=True)
