@@ -18,10 +18,9 @@ steps, 8 supervision segments at test time, fp32. Every row changes one thing of
 | ptrm_width              | PTRM on the trained `trm` row: 16 noisy rollouts x 8 steps, best-Q    |
 
 `python -m rrm_jax.tables --paper=cpu_study --workdir=DIR` trains and evaluates every row (the
-`ptrm_width` row evaluates the `trm` row's checkpoint) and writes the table. Measured on a 2-core
-CPU shared with two to four other jobs: 90 minutes of summed row wall time (5-21 minutes a row;
-the `trm` row alone takes under 4 minutes on an idle machine, `make demo`). No paper reports these
-numbers: the table holds what comes out.
+`ptrm_width` row evaluates the `trm` row's checkpoint) and writes the table: 37.5 minutes end to
+end on an idle 2-core CPU (2 to 10 minutes a row, the implicit row the longest). No paper reports
+these numbers: the table holds what comes out (README, "Paper tables").
 """
 
 from __future__ import annotations
