@@ -21,7 +21,7 @@ from rrm_jax.train.timing import KNOWN_DATA
 
 # The data-derived model fields of the official datasets (`rrm_jax.train.timing.KNOWN_DATA`).
 DATA = {
-    name: {k: v for k, v in KNOWN_DATA[key].items() if k != "groups"}
+    name: {k: v for k, v in KNOWN_DATA[key].items() if k not in ("groups", "mean_examples")}
     for name, key in (
         ("sudoku_extreme", ("sudoku_extreme", "1k")),
         ("maze_hard", ("maze_hard", "")),

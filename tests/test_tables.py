@@ -55,7 +55,9 @@ def test_official_step_counts():
     c = registry.load_config("trm.py:sudoku_extreme")
     assert tables.official_steps(c) == int(50000 * 1000 / 768)
     assert tables.official_steps(registry.load_config("cpu_study.py:trm")) == 1200
-    assert tables.official_steps(registry.load_config("trm.py:arc_agi_1")) is None
+    # ARC: ~519k (TRM ARC-1) and the official ARC-2 run's last checkpoint, step_723914
+    assert 518_000 < tables.official_steps(registry.load_config("trm.py:arc_agi_1")) < 520_000
+    assert abs(tables.official_steps(registry.load_config("trm.py:arc_agi_2")) - 723_914) < 200
 
 
 def test_cpu_study_rows_change_one_thing_each():

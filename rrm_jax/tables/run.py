@@ -8,8 +8,8 @@ checkpoint (`Row.checkpoint_of`, e.g. PTRM's width on the TRM row) runs after th
 For rows with no result, the projected training time on the current devices is the measured
 time of the row's train step (compiled for its shapes, run on random batches at `project_batch`
 rows, scaled linearly to the row's global batch) times its optimizer steps (train.steps, or
-epochs x the dataset's groups / batch as the official sampler counts them); evaluation time is
-not included.
+epochs x the dataset's groups x mean examples / batch as the official sampler counts them);
+evaluation time is not included.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def row_config(row: registry.Row, seed: int):
 
 
 def official_steps(c) -> int | None:
-    """Optimizer steps of a row: train.steps, or epochs x groups / batch (None: unknown)."""
+    """Optimizer steps of a row: train.steps, or epochs x groups x mean examples / batch (None:
+    unknown)."""
     from rrm_jax.train.timing import KNOWN_DATA
 
     if c.train.steps:
@@ -83,7 +84,8 @@ def official_steps(c) -> int | None:
     known = KNOWN_DATA.get((c.data.name, c.data.config))
     if c.data.source != "tfds" or not known or not known["groups"]:
         return None
-    return int(c.train.epochs * known["groups"] / c.train.global_batch_size)
+    examples = known["groups"] * known.get("mean_examples", 1)
+    return int(c.train.epochs * examples / c.train.global_batch_size)
 
 
 def _read(path: str) -> dict | None:

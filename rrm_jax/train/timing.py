@@ -19,9 +19,9 @@ from rrm_jax.train.step import make_optimizer, make_train_step
 
 # The data-derived fields of the papers' datasets (their dataset.json; the builders' SEQ_LEN /
 # VOCAB_SIZE), and the optimizer steps per epoch's worth of groups: `groups` is the official
-# sampler's total_groups (one example per group and epoch), so a run of E epochs at global
-# batch B takes E * groups / B steps (`rrm_jax.data.sampler.total_steps`). None: the count
-# depends on a build this table does not know (ARC: the task set and its augmentations).
+# sampler's total_groups (one puzzle per group and epoch) and `mean_examples` its
+# mean_puzzle_examples (1 where every puzzle is one example), so a run of E epochs at global
+# batch B takes E * groups * mean_examples / B steps (`rrm_jax.data.sampler.total_steps`).
 KNOWN_DATA = {
     # PAD + digits 0-9; 81 cells; the blank identifier only; the 1k training puzzles.
     ("sudoku_extreme", "1k"): dict(
@@ -33,11 +33,21 @@ KNOWN_DATA = {
     # PAD + "# SGo"; 30x30 grid; 1,000 training mazes.
     ("maze_hard", ""): dict(vocab_size=6, seq_len=900, num_puzzle_identifiers=1, groups=1000),
     # PAD, EOS + 10 colours; 30x30 canvas; one id per augmented ARC-AGI-1 + ConceptARC task.
+    # Groups = original tasks of the training split (ARC-AGI-1 training 400 + evaluation 400 +
+    # ConceptARC 160; ARC-AGI-2 training 1,000 + evaluation 120 + ConceptARC 160), each with its
+    # ~1,000 augmented variants; an augmented puzzle holds all its task's examples. ARC-1: ~4.15
+    # examples per puzzle (the official ~519k steps at 100k epochs); ARC-2: 4.3435, the value that
+    # gives the official run's final checkpoint, step_723914 (TRM issue #26). Approximate: the
+    # exact means come from a full build (`rrm_jax.data.sampler`).
     ("arc_agi", "arc1"): dict(
-        vocab_size=12, seq_len=900, num_puzzle_identifiers=876_406, groups=None
+        vocab_size=12, seq_len=900, num_puzzle_identifiers=876_406, groups=960, mean_examples=4.15
     ),
     ("arc_agi", "arc2"): dict(
-        vocab_size=12, seq_len=900, num_puzzle_identifiers=876_406, groups=None
+        vocab_size=12,
+        seq_len=900,
+        num_puzzle_identifiers=876_406,
+        groups=1280,
+        mean_examples=4.3435,
     ),
     # The CSP builders (datasets/n_queens, datasets/graph_coloring): train inputs (groups).
     ("n_queens", "8x8"): dict(vocab_size=3, seq_len=64, num_puzzle_identifiers=1, groups=4376),
