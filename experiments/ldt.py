@@ -178,7 +178,9 @@ def maze_hard(c):
 
 
 def tiny(c):
-    """Generated 6x6 Sudoku (2x3 boxes) at CPU size: d=64, 2 layers, 4 loops, batch 64.
+    """Generated 6x6 Sudoku (2x3 boxes) at CPU size: d=64, 2 layers, 4 loops, batch 64, 3,000 steps
+    (~12 minutes on 2 cores: 99.6% correct, 0.4% wrong, 0% abstained on 500 held-out puzzles; at
+    1,200 steps the conflict head had not learned to fire: 27.8% correct, 72.2% wrong).
 
     CPU-budget departures from the paper rows (all switches of the `ldt` block): no dropout in
     training nor in the solver (on 2 CPU cores the dropout masks' random bits cost more than the
@@ -190,7 +192,7 @@ def tiny(c):
     """
     cpu_sudoku(c)
     c.data.update(dict(augmentation="none", num_aug=0))
-    _ldt(c, steps=1200, batch=64, hidden=64)
+    _ldt(c, steps=3000, batch=64, hidden=64)
     c.model.update(dict(num_heads=4, num_layers=2))
     c.ldt.update(
         dict(
@@ -205,7 +207,7 @@ def tiny(c):
             rounds_per_call=8,
         )
     )
-    c.train.update(dict(eval_every=1200, checkpoint_every=400, log_every=50))
+    c.train.update(dict(eval_every=3000, checkpoint_every=500, log_every=50))
     c.eval.update(dict(batch_size=250))
     set_paper(
         c,
