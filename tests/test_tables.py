@@ -55,6 +55,10 @@ def test_official_step_counts():
     c = registry.load_config("trm.py:sudoku_extreme")
     assert tables.official_steps(c) == int(50000 * 1000 / 768)
     assert tables.official_steps(registry.load_config("cpu_study.py:trm")) == 1200
+    # GRAM's generation row trains on 50,000 solutions (not the 3.8M puzzles of its source)
+    gen = registry.load_config("gram.py:sudoku_generation")
+    want = int(gen.train.epochs * 50_000 / gen.train.global_batch_size)
+    assert tables.official_steps(gen) == want
     # ARC: ~519k (TRM ARC-1) and the official ARC-2 run's last checkpoint, step_723914
     assert 518_000 < tables.official_steps(registry.load_config("trm.py:arc_agi_1")) < 520_000
     assert abs(tables.official_steps(registry.load_config("trm.py:arc_agi_2")) - 723_914) < 200

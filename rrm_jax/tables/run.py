@@ -85,6 +85,8 @@ def official_steps(c) -> int | None:
     if c.data.source != "tfds" or not known or not known["groups"]:
         return None
     examples = known["groups"] * known.get("mean_examples", 1)
+    if c.data.task == "generate" and c.data.generate_boards:  # N distinct solutions, 1 group each
+        examples = min(examples, c.data.generate_boards)
     return int(c.train.epochs * examples / c.train.global_batch_size)
 
 
@@ -156,9 +158,11 @@ def step_seconds(c, batch: int) -> tuple[float, int]:
     full = c.train.global_batch_size
     small = min(batch, full)
     c.train.microbatches = 1
+    # Rows that build the same train step share one timing: every block the step can read (the
+    # model families' own blocks included: GRAM's hierarchy switch changes the step's cost).
+    step_blocks = ("model", "recursion", "act", "loss", "optim", "gram", "ldt", "sotaku", "ptrm")
     key = json.dumps(
-        {k: c[k].to_dict() for k in ("model", "recursion", "act", "loss", "optim")}
-        | {"batch": small},
+        {k: c[k].to_dict() for k in step_blocks if k in c} | {"batch": small},
         sort_keys=True,
         default=str,
     )
