@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,3 +88,35 @@ def test_segment_forward_flop_count():
     layer = 2 * b * s * (4 * d * d + 3 * d * i) + 4 * b * s * s * d
     want = (42 * layer + 2 * b * s * d * v) / 1e9
     assert _shapes.segment_forward_gflop(c, b) == pytest.approx(want)
+
+
+def test_sotaku_compare_shapes_build():
+    # The PyTorch side needs torch and the author's file (absent in CI): only our side's
+    # configs, the analytic FLOP count and the shared random boards are checked here.
+    import jax
+
+    from rrm_jax import models
+    from rrm_jax.config import validate
+
+    sys.path.insert(0, ROOT)
+    from benchmarks import sotaku_compare as sc
+
+    for name in sc.SHAPES:
+        c = sc.compare_config(name)
+        validate(c, num_devices=1)
+        assert c.model.dtype == "float32" and c.recursion.gradient == "full"
+        assert sc.reference_sizes(c)["d_model"] // c.model.num_heads == 32  # his RoPE tables
+    c = sc.compare_config("paper_small")
+    shapes = jax.eval_shape(models.build(c).init, jax.random.PRNGKey(0), {})
+    assert models.count_params(shapes["dense"]) == 796_937
+    # B=32, S=81, D=128, F=512, N=9, 16 iterations of 4 layers: 3x the forward.
+    b, s, d, f, n = 32, 81, 128, 512, 9
+    layer = 2 * b * s * (4 * d * d + 2 * d * f) + 4 * b * s * s * d
+    forward = 16 * (4 * layer + 4 * b * s * d * n) + 2 * b * s * (n + 1) * d
+    assert sc.step_gflop(c) == pytest.approx(3 * forward / 1e9)
+    puzzles, solutions, batch = sc.random_boards(np.random.default_rng(0), 3)
+    rows = zip(puzzles, solutions, batch["inputs"], batch["labels"], strict=True)
+    for p, sol, inputs, labels in rows:
+        assert [1 if ch == "." else int(ch) + 1 for ch in p] == inputs.tolist()
+        assert [int(ch) + 1 for ch in sol] == labels.tolist()
+        assert p[0] == "." and all(ch == "." or ch == sol[i] for i, ch in enumerate(p))
