@@ -24,10 +24,10 @@
 #         -d .whl ml_collections PyYAML
 #
 # (ml_collections is a py3-none-any wheel, PyYAML a cp312 manylinux2014_x86_64 one) and copy
-# .whl/ next to the repository root (an untracked, non-ignored folder travels with the tree).
+# .whl/ next to the repository root on the GPU machine.
 #
-# With the device tool: `bash benchmarks/device_check.sh` with a timeout of ~540 s (DEADLINE 460 s
-# plus start-up); the files under $OUT come back.
+# Run it under a wall-clock limit of ~540 s (DEADLINE 460 s plus start-up); its tables and log are
+# written under $OUT.
 #
 # TABLES="ldt:main sotaku ..." then projects those papers' tables on the device (see below) in the
 # time left; SHAPES="trm_mlp_sudoku hrm_sudoku" keeps only those shapes.
