@@ -325,13 +325,8 @@ def compare(torch, shape: str, lib, args, notes: list[str]) -> list[str]:
     return rows
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--trm_dir", default="", help="a checkout of the official TRM repository")
-    p.add_argument("--hrm_dir", default="", help="a checkout of the official HRM repository")
-    p.add_argument(
-        "--shapes", default="reference,hrm_reference", help=f"comma list of: {', '.join(SHAPES)}"
-    )
+def timing_arguments(p: argparse.ArgumentParser, compile_help: str) -> None:
+    """The side-by-side options both comparisons take: rounds, warm-up, threads, torch.compile."""
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per side (at least 1)")
     p.add_argument(
@@ -340,11 +335,17 @@ def main():
         default=os.cpu_count(),
         help="torch.set_num_threads (default: os.cpu_count(), what JAX uses)",
     )
+    p.add_argument("--torch_compile", action="store_true", help=compile_help)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--trm_dir", default="", help="a checkout of the official TRM repository")
+    p.add_argument("--hrm_dir", default="", help="a checkout of the official HRM repository")
     p.add_argument(
-        "--torch_compile",
-        action="store_true",
-        help="also time the official step under torch.compile",
+        "--shapes", default="reference,hrm_reference", help=f"comma list of: {', '.join(SHAPES)}"
     )
+    timing_arguments(p, "also time the official step under torch.compile")
     args = p.parse_args()
     if args.rounds < 1:
         p.error("--rounds must be at least 1")

@@ -77,7 +77,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.official_compare import import_torch, matmul_gflops, ms_cell, seconds  # noqa: E402
+from benchmarks.official_compare import (  # noqa: E402
+    import_torch,
+    matmul_gflops,
+    ms_cell,
+    seconds,
+    timing_arguments,
+)
 from rrm_jax import act, models  # noqa: E402
 from rrm_jax.models import sotaku  # noqa: E402
 from rrm_jax.train import timing  # noqa: E402
@@ -321,19 +327,7 @@ def main():
         "--reference", default="", help=f"a folder holding the author's {REFERENCE_MODULE}.py"
     )
     p.add_argument("--shapes", default="paper_small", help=f"comma list of: {', '.join(SHAPES)}")
-    p.add_argument("--rounds", type=int, default=8)
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps per side (at least 1)")
-    p.add_argument(
-        "--torch_threads",
-        type=int,
-        default=os.cpu_count(),
-        help="torch.set_num_threads (default: os.cpu_count(), what JAX uses)",
-    )
-    p.add_argument(
-        "--torch_compile",
-        action="store_true",
-        help="also time the author's step with his model under torch.compile",
-    )
+    timing_arguments(p, "also time the author's step with his model under torch.compile")
     p.add_argument(
         "--keep_precision",
         action="store_true",
